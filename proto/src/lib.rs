@@ -1,0 +1,46 @@
+//! The NRI plugin protocol as it crosses the runtime's socket: the messages
+//! and ttrpc services of `nri/api.proto` (generated at build time), the
+//! ttrpc message header, and the multiplexer that carries two ttrpc
+//! connections over one unix stream.
+//!
+//! Both sides of NRI use this crate: the nri-wasm host (plugin side) and the
+//! runtime simulator (runtime side).
+
+pub mod mux;
+pub mod ttrpc_frame;
+
+/// NRI messages and enums, generated from `nri/api.proto`.
+#[allow(
+    missing_docs,
+    clippy::all,
+    dead_code,
+    non_camel_case_types,
+    non_snake_case,
+    non_upper_case_globals,
+    unused_mut,
+    unused_attributes,
+    unknown_lints
+)]
+#[rustfmt::skip]
+pub mod api {
+    include!(concat!(env!("OUT_DIR"), "/api.rs"));
+}
+
+/// ttrpc clients, service traits and service tables, generated from
+/// `nri/api.proto`.
+#[allow(
+    missing_docs,
+    clippy::all,
+    dead_code,
+    non_camel_case_types,
+    non_snake_case,
+    non_upper_case_globals,
+    unused_mut,
+    unused_attributes,
+    unknown_lints,
+    unused_imports
+)]
+#[rustfmt::skip]
+pub mod api_ttrpc {
+    include!(concat!(env!("OUT_DIR"), "/api_ttrpc.rs"));
+}
