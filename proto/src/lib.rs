@@ -6,6 +6,8 @@
 //! Both sides of NRI use this crate: the nri-wasm host (plugin side) and the
 //! runtime simulator (runtime side).
 
+pub mod adjust;
+pub mod events;
 pub mod mux;
 pub mod ttrpc_frame;
 

@@ -71,7 +71,9 @@ pub struct Frame {
 #[derive(Debug, thiserror::Error)]
 pub enum MuxError {
     /// The peer announced a frame larger than any ttrpc message can need.
-    #[error("frame for {conn} announces {len} bytes, more than the maximum of {MAX_FRAME_PAYLOAD}")]
+    #[error(
+        "frame for {conn} announces {len} bytes, more than the maximum of {MAX_FRAME_PAYLOAD}"
+    )]
     FrameTooLarge {
         /// Connection named in the frame header.
         conn: ConnId,
@@ -588,13 +590,19 @@ mod tests {
     #[tokio::test]
     async fn unknown_conn_closes_the_trunk() {
         let end = end_after_raw_input(frame_bytes(9, &ttrpc_message(1, b"x"))).await;
-        assert_eq!(end, "frame for unknown conn 9 (11 bytes); this trunk carries conns 1, 2");
+        assert_eq!(
+            end,
+            "frame for unknown conn 9 (11 bytes); this trunk carries conns 1, 2"
+        );
     }
 
     #[tokio::test]
     async fn garbage_in_a_conn_closes_the_trunk() {
         let end = end_after_raw_input(frame_bytes(1, b"\xff\xff\xff\xffgarbage!")).await;
-        assert!(end.starts_with("bad ttrpc stream on conn 1: message length 4294967295"), "{end}");
+        assert!(
+            end.starts_with("bad ttrpc stream on conn 1: message length 4294967295"),
+            "{end}"
+        );
     }
 
     #[tokio::test]

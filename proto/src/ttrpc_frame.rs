@@ -137,8 +137,16 @@ mod tests {
                 header(TTRPC_MESSAGE_MAX as u32 + 1, 1, 1),
                 Err("message length 4194305 exceeds the ttrpc maximum of 4194304"),
             ),
-            ("bad type", header(1, 1, 9), Err("unknown message type 0x09 on stream 1")),
-            ("stream 0", header(1, 0, 2), Err("message on stream 0, which ttrpc never uses")),
+            (
+                "bad type",
+                header(1, 1, 9),
+                Err("unknown message type 0x09 on stream 1"),
+            ),
+            (
+                "stream 0",
+                header(1, 0, 2),
+                Err("message on stream 0, which ttrpc never uses"),
+            ),
         ];
         for (name, bytes, want) in cases {
             let got = TtrpcHeader::parse(&bytes).map(|_| ());

@@ -1,0 +1,17 @@
+//! nri-wasm: one NRI plugin that runs sandboxed WebAssembly guests.
+//!
+//! ```text
+//! runtime --unix socket--> protocol (mux, ttrpc, registration)
+//!                          --> dispatch (node view, guests, merge) --> reply
+//! ```
+//!
+//! [`protocol`] speaks NRI to containerd or CRI-O as an external plugin;
+//! [`dispatch`] decides the answers; [`cli`] holds the command-line verbs;
+//! [`observe`] sets up logging.
+
+#![deny(missing_docs)]
+
+pub mod cli;
+pub mod dispatch;
+pub mod observe;
+pub mod protocol;

@@ -1,0 +1,237 @@
+//! The NRI plugin side: nri-wasm registers with the runtime as one
+//! external plugin, serves its events to an [`NriHandler`], and stays
+//! registered across runtime restarts.
+//!
+//! ```text
+//! runtime --unix socket--> mux --conn 1--> PluginService --> NriHandler
+//!         <--conn 2-- RuntimeClient (RegisterPlugin, UpdateContainers)
+//! ```
+
+mod backoff;
+mod handler;
+mod service;
+mod session;
+
+use std::{
+    fmt,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+};
+
+pub use backoff::Backoff;
+pub use handler::{HandlerError, Notification, NriHandler, RuntimeInfo};
+use nri_proto::{
+    api::{UpdateContainersRequest, UpdateContainersResponse},
+    api_ttrpc::RuntimeClient,
+    mux::TrunkEnd,
+};
+pub use service::Handshake;
+pub use session::{SessionEnd, SessionError};
+use tokio_util::sync::CancellationToken;
+
+/// The socket runtimes listen on for external plugins.
+pub const DEFAULT_SOCKET: &str = "/var/run/nri/nri.sock";
+
+/// The name and index nri-wasm registers under (`NN-name`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginIdentity {
+    /// Plugin name: `[A-Za-z0-9_.+-]+`.
+    pub name: String,
+    /// Exactly two ASCII digits; the runtime calls plugins in index order.
+    pub index: String,
+}
+
+/// A plugin name or index the runtime would refuse.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum IdentityError {
+    /// The name is empty or has a character NRI refuses.
+    #[error("invalid plugin name {0:?}: use letters, digits and _ . + - only")]
+    Name(String),
+    /// The index is not two digits.
+    #[error("invalid plugin index {0:?}: must be exactly two digits, 00 to 99")]
+    Index(String),
+}
+
+impl PluginIdentity {
+    /// Checks `name` and `index` by NRI's rules.
+    pub fn new(name: &str, index: &str) -> Result<Self, IdentityError> {
+        let name_ok = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '+' | '-'));
+        if !name_ok {
+            return Err(IdentityError::Name(name.to_string()));
+        }
+        if index.len() != 2 || !index.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(IdentityError::Index(index.to_string()));
+        }
+        Ok(PluginIdentity {
+            name: name.to_string(),
+            index: index.to_string(),
+        })
+    }
+}
+
+impl fmt::Display for PluginIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.index, self.name)
+    }
+}
+
+/// The runtime's side of the current connection, for requests nri-wasm
+/// starts itself (unsolicited container updates). Empty while disconnected.
+#[derive(Clone, Default)]
+pub struct RuntimeLink {
+    client: Arc<Mutex<Option<RuntimeClient>>>,
+}
+
+/// Why an unsolicited update did not reach the runtime.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    /// No runtime connection right now.
+    #[error("not connected to the runtime")]
+    NotConnected,
+    /// The runtime answered with an error.
+    #[error("UpdateContainers failed: {0}")]
+    Rpc(#[from] ttrpc::Error),
+}
+
+impl RuntimeLink {
+    fn connect(&self, client: RuntimeClient) {
+        *self.client.lock().expect("never poisoned") = Some(client);
+    }
+
+    fn disconnect(&self) {
+        self.client.lock().expect("never poisoned").take();
+    }
+
+    /// Whether a runtime connection is registered.
+    pub fn is_connected(&self) -> bool {
+        self.client.lock().expect("never poisoned").is_some()
+    }
+
+    /// Asks the runtime to update or evict containers; returns the updates
+    /// it could not apply.
+    pub async fn update_containers(
+        &self,
+        request: UpdateContainersRequest,
+        timeout: std::time::Duration,
+    ) -> Result<UpdateContainersResponse, UpdateError> {
+        let client = self
+            .client
+            .lock()
+            .expect("never poisoned")
+            .clone()
+            .ok_or(UpdateError::NotConnected)?;
+        let ctx = ttrpc::context::with_duration(timeout);
+        Ok(client.update_containers(ctx, &request).await?)
+    }
+}
+
+/// Where and as whom to connect.
+#[derive(Clone, Debug)]
+pub struct PluginConfig {
+    /// The runtime's NRI socket.
+    pub socket: PathBuf,
+    /// Name and index to register under.
+    pub identity: PluginIdentity,
+    /// Delays between connection attempts.
+    pub backoff: Backoff,
+}
+
+/// Connects to the runtime and keeps connecting: after the runtime goes
+/// away (a restart, a protocol error, a dropped plugin) nri-wasm dials
+/// again with bounded, jittered backoff, registers and is synchronized
+/// anew. Returns when `stop` fires.
+pub async fn run_plugin(
+    config: PluginConfig,
+    handler: Arc<dyn NriHandler>,
+    link: RuntimeLink,
+    stop: CancellationToken,
+) {
+    let mut backoff = config.backoff.clone();
+    while !stop.is_cancelled() {
+        let result = session::run_session(
+            &config.socket,
+            &config.identity,
+            handler.clone(),
+            &link,
+            &stop,
+        )
+        .await;
+        match result {
+            Ok(_) if stop.is_cancelled() => break,
+            Ok(end) => {
+                backoff.reset();
+                log_session_end(&end);
+            }
+            Err(err @ SessionError::Connect { .. }) if backoff.attempts() > 0 => {
+                tracing::debug!(error = %err, "runtime still unreachable");
+            }
+            Err(err) => tracing::warn!(error = %err, "no connection to runtime"),
+        }
+        let delay = backoff.next_delay();
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = stop.cancelled() => {}
+        }
+    }
+    tracing::info!("disconnected from runtime");
+}
+
+fn log_session_end(end: &SessionEnd) {
+    match &*end.trunk {
+        TrunkEnd::Closed => tracing::warn!(
+            handshake = ?end.handshake,
+            "runtime closed the connection; reconnecting"
+        ),
+        TrunkEnd::Failed(err) => tracing::error!(
+            handshake = ?end.handshake, error = %err,
+            "connection to runtime failed; reconnecting"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_follows_nri_rules() {
+        assert_eq!(
+            PluginIdentity::new("nri-wasm", "50").unwrap().to_string(),
+            "50-nri-wasm"
+        );
+        let cases = [
+            (
+                "",
+                "50",
+                "invalid plugin name \"\": use letters, digits and _ . + - only",
+            ),
+            (
+                "a/b",
+                "50",
+                "invalid plugin name \"a/b\": use letters, digits and _ . + - only",
+            ),
+            (
+                "x",
+                "5",
+                "invalid plugin index \"5\": must be exactly two digits, 00 to 99",
+            ),
+            (
+                "x",
+                "5a",
+                "invalid plugin index \"5a\": must be exactly two digits, 00 to 99",
+            ),
+            (
+                "x",
+                "100",
+                "invalid plugin index \"100\": must be exactly two digits, 00 to 99",
+            ),
+        ];
+        for (name, index, want) in cases {
+            let err = PluginIdentity::new(name, index).unwrap_err();
+            assert_eq!(err.to_string(), want);
+        }
+    }
+}

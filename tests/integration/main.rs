@@ -1,0 +1,2 @@
+//! Integration tests: nri-wasm against the runtime simulator over real
+//! unix sockets.
