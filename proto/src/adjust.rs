@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use protobuf::MessageField;
 
 use crate::api::{
-    Container, ContainerAdjustment, ContainerUpdate, Field, FieldOwners,
-    Hooks, LinuxContainer, LinuxContainerAdjustment, LinuxResources, OwningPlugins,
+    Container, ContainerAdjustment, ContainerUpdate, Field, FieldOwners, Hooks, LinuxContainer,
+    LinuxContainerAdjustment, LinuxResources, OwningPlugins,
 };
 
 /// The prefix marking a key, name or destination for removal.
