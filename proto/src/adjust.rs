@@ -667,6 +667,15 @@ pub enum UpdateError {
 }
 
 impl UpdateMerge {
+    /// Starts from the update the runtime itself was asked for; plugins
+    /// may override it without conflicting with the runtime.
+    pub fn with_request(update: ContainerUpdate) -> Self {
+        UpdateMerge {
+            updates: vec![update],
+            owners: HashMap::new(),
+        }
+    }
+
     /// Adds `plugin`'s updates; `creating` is the container being created,
     /// which may not be updated. On an error nothing of them is added.
     pub fn apply(

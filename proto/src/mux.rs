@@ -188,6 +188,15 @@ pub enum TrunkEnd {
     Failed(MuxError),
 }
 
+impl fmt::Display for TrunkEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrunkEnd::Closed => f.write_str("connection closed"),
+            TrunkEnd::Failed(err) => err.fmt(f),
+        }
+    }
+}
+
 impl Mux {
     /// Starts multiplexing `trunk`, carrying exactly the connections in
     /// `conns`; a frame for any other id is a protocol error.

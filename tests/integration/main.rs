@@ -1,2 +1,8 @@
-//! Integration tests: nri-wasm against the runtime simulator over real
-//! unix sockets.
+//! Integration tests: nri-wasm against the runtime simulator and against
+//! raw peers, over real unix sockets.
+
+mod bad_frames;
+mod events;
+mod harness;
+mod reconnect;
+mod replay;

@@ -131,7 +131,7 @@ async fn register(
     let ctx = ttrpc::context::with_duration(DEFAULT_REGISTRATION_TIMEOUT);
     let registered = tokio::select! {
         result = client.register_plugin(ctx, &request) => result,
-        trunk = mux.ended() => Err(ttrpc::Error::Others(format!("connection lost: {trunk:?}"))),
+        trunk = mux.ended() => Err(ttrpc::Error::Others(format!("connection lost: {trunk}"))),
     };
     registered.map_err(|source| SessionError::Register {
         plugin: identity.to_string(),

@@ -90,6 +90,25 @@ pub(crate) struct Shared {
     pub(crate) dropped: Mutex<Vec<Dropped>>,
     pub(crate) unsolicited: Mutex<Unsolicited>,
     pub(crate) registered: tokio::sync::watch::Sender<u64>,
+    pub(crate) calls: Mutex<Vec<Call>>,
+}
+
+impl Shared {
+    pub(crate) fn record_call(&self, plugin: &PluginConn, method: &'static str) {
+        self.calls.lock().expect("never poisoned").push(Call {
+            plugin: plugin.id(),
+            method,
+        });
+    }
+}
+
+/// One request the runtime sent to a plugin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Call {
+    /// `NN-name` of the plugin.
+    pub plugin: String,
+    /// The RPC method.
+    pub method: &'static str,
 }
 
 /// A simulated container runtime with NRI enabled.
@@ -108,6 +127,7 @@ impl Simulator {
             dropped: Mutex::new(Vec::new()),
             unsolicited: Mutex::new(Unsolicited::default()),
             registered: tokio::sync::watch::channel(0).0,
+            calls: Mutex::new(Vec::new()),
         });
         let sim = Simulator {
             shared,
@@ -171,6 +191,11 @@ impl Simulator {
             }
         };
         tokio::time::timeout(timeout, wait).await.is_ok()
+    }
+
+    /// Every request sent to a plugin so far, in order.
+    pub fn calls(&self) -> Vec<Call> {
+        self.shared.calls.lock().expect("never poisoned").clone()
     }
 
     /// The plugins dropped so far.

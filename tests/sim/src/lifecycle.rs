@@ -57,7 +57,7 @@ impl Simulator {
                 self.outcome(
                     &plugin,
                     Event::UPDATE_POD_SANDBOX,
-                    self.call(&plugin, call).await,
+                    self.call(&plugin, "UpdatePodSandbox", call).await,
                 )?;
             }
         }
@@ -113,7 +113,7 @@ impl Simulator {
             let Some(reply) = self.outcome(
                 &plugin,
                 Event::CREATE_CONTAINER,
-                self.call(&plugin, call).await,
+                self.call(&plugin, "CreateContainer", call).await,
             )?
             else {
                 continue;
@@ -173,7 +173,7 @@ impl Simulator {
             let call = plugin
                 .client
                 .validate_container_adjustment(self.ctx(), &request);
-            self.call(plugin, call)
+            self.call(plugin, "ValidateContainerAdjustment", call)
         });
         let results = join_all(calls).await;
         for (plugin, result) in validators.iter().zip(results) {
@@ -225,8 +225,7 @@ impl Simulator {
     ) -> Result<Container, SimError> {
         let (pod, container) = self.pod_and_container(id)?;
         let plugins = self.lock_plugins().await;
-        let mut updates = UpdateMerge::default();
-        let own = api::ContainerUpdate {
+        let mut updates = UpdateMerge::with_request(api::ContainerUpdate {
             container_id: id.to_string(),
             linux: Some(api::LinuxContainerUpdate {
                 resources: Some(resources.clone()).into(),
@@ -234,10 +233,7 @@ impl Simulator {
             })
             .into(),
             ..Default::default()
-        };
-        updates
-            .apply("runtime", &[own], None)
-            .map_err(|e| SimError::Conflict(e.to_string()))?;
+        });
         for plugin in subscribed(&plugins, Event::UPDATE_CONTAINER) {
             let request = api::UpdateContainerRequest {
                 pod: Some(pod.clone()).into(),
@@ -249,7 +245,7 @@ impl Simulator {
             if let Some(reply) = self.outcome(
                 &plugin,
                 Event::UPDATE_CONTAINER,
-                self.call(&plugin, call).await,
+                self.call(&plugin, "UpdateContainer", call).await,
             )? {
                 let theirs: Vec<_> = reply
                     .update
@@ -288,7 +284,7 @@ impl Simulator {
             if let Some(reply) = self.outcome(
                 &plugin,
                 Event::STOP_CONTAINER,
-                self.call(&plugin, call).await,
+                self.call(&plugin, "StopContainer", call).await,
             )? {
                 updates
                     .apply(&plugin.id(), &reply.update, Some(id))
@@ -328,12 +324,18 @@ impl Simulator {
     ) -> Result<(), SimError> {
         let plugins = self.lock_plugins().await;
         for plugin in subscribed(&plugins, event) {
-            let call = if self.nri() >= NRI_WITH_DEDICATED_RPCS {
-                dedicated_rpc(&plugin, self.ctx(), event, pod, container)
+            let (method, call) = if self.nri() >= NRI_WITH_DEDICATED_RPCS {
+                (
+                    event_name(event),
+                    dedicated_rpc(&plugin, self.ctx(), event, pod, container),
+                )
             } else {
-                state_change(&plugin, self.ctx(), event, pod, container)
+                (
+                    "StateChange",
+                    state_change(&plugin, self.ctx(), event, pod, container),
+                )
             };
-            self.outcome(&plugin, event, self.call(&plugin, call).await)?;
+            self.outcome(&plugin, event, self.call(&plugin, method, call).await)?;
         }
         Ok(())
     }
@@ -349,8 +351,10 @@ impl Simulator {
     async fn call<T>(
         &self,
         plugin: &PluginConn,
+        method: &'static str,
         request: impl std::future::Future<Output = ttrpc::Result<T>>,
     ) -> Result<T, CallError> {
+        self.shared.record_call(plugin, method);
         plugin
             .call(self.shared.config.request_timeout, request)
             .await

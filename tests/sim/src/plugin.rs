@@ -81,12 +81,17 @@ impl PluginConn {
         if self.is_closed() {
             return Err(CallError::Fatal("plugin is closed".into()));
         }
+        let started = tokio::time::Instant::now();
         let result = tokio::select! {
             result = tokio::time::timeout(timeout, request) => result,
-            end = self.mux.ended() => return Err(CallError::Fatal(format!("connection lost: {end:?}"))),
+            end = self.mux.ended() => return Err(CallError::Fatal(format!("connection lost: {end}"))),
         };
+        // The ttrpc client enforces the same deadline and may report it
+        // first, as an error of its own.
+        let late = started.elapsed() >= timeout;
         match result {
             Err(_) => Err(CallError::Fatal(format!("no answer within {timeout:?}"))),
+            Ok(Err(_)) if late => Err(CallError::Fatal(format!("no answer within {timeout:?}"))),
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(ttrpc::Error::RpcStatus(status)))
                 if status.code() == ttrpc::Code::DEADLINE_EXCEEDED =>

@@ -215,6 +215,7 @@ async fn configure(shared: &Shared, plugin: &PluginConn) -> Result<EventMask, St
         ..Default::default()
     };
     let ctx = ttrpc::context::with_duration(config.request_timeout);
+    shared.record_call(plugin, "Configure");
     let reply = plugin
         .call(
             config.request_timeout,
@@ -254,6 +255,7 @@ async fn synchronize(shared: &Shared, plugin: &PluginConn) -> Result<(), String>
         };
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let ctx = ttrpc::context::with_duration(left);
+        shared.record_call(plugin, "Synchronize");
         let reply = plugin
             .call(left, plugin.client.synchronize(ctx, &request))
             .await
@@ -314,14 +316,14 @@ fn watch_for_disconnect(shared: Arc<Shared>, plugin: Arc<PluginConn>) {
         let end = plugin.mux.ended().await;
         if !plugin.is_closed() {
             plugin.close();
-            tracing::info!(plugin = %plugin.id(), ?end, "plugin disconnected");
+            tracing::info!(plugin = %plugin.id(), %end, "plugin disconnected");
             shared
                 .dropped
                 .lock()
                 .expect("never poisoned")
                 .push(Dropped {
                     plugin: plugin.id(),
-                    reason: format!("disconnected: {end:?}"),
+                    reason: format!("disconnected: {end}"),
                 });
         }
     });
