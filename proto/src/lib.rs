@@ -8,28 +8,13 @@
 
 pub mod adjust;
 pub mod events;
+pub mod identity;
 pub mod mux;
 pub mod ttrpc_frame;
 
-/// NRI messages and enums, generated from `nri/api.proto`.
-#[allow(
-    missing_docs,
-    clippy::all,
-    dead_code,
-    non_camel_case_types,
-    non_snake_case,
-    non_upper_case_globals,
-    unused_mut,
-    unused_attributes,
-    unknown_lints
-)]
-#[rustfmt::skip]
-pub mod api {
-    include!(concat!(env!("OUT_DIR"), "/api.rs"));
-}
+pub use generated::{api, api_ttrpc};
 
-/// ttrpc clients, service traits and service tables, generated from
-/// `nri/api.proto`.
+/// Code generated from `nri/api.proto` at build time.
 #[allow(
     missing_docs,
     clippy::all,
@@ -43,6 +28,14 @@ pub mod api {
     unused_imports
 )]
 #[rustfmt::skip]
-pub mod api_ttrpc {
-    include!(concat!(env!("OUT_DIR"), "/api_ttrpc.rs"));
+mod generated {
+    /// NRI messages and enums.
+    pub mod api {
+        include!(concat!(env!("OUT_DIR"), "/api.rs"));
+    }
+
+    /// ttrpc clients, service traits and service tables.
+    pub mod api_ttrpc {
+        include!(concat!(env!("OUT_DIR"), "/api_ttrpc.rs"));
+    }
 }

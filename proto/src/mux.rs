@@ -417,6 +417,15 @@ impl MuxConn {
     }
 }
 
+/// A ttrpc listener yielding `conn` once. It stays open afterwards, so the
+/// server on it can be shut down like a server on a real socket.
+pub fn ttrpc_listener(conn: MuxConn) -> ttrpc::r#async::transport::Listener {
+    use futures_util::{stream, StreamExt};
+    ttrpc::r#async::transport::Listener::new(
+        stream::once(async move { Ok(conn) }).chain(stream::pending()),
+    )
+}
+
 fn trunk_closed() -> io::Error {
     io::Error::new(io::ErrorKind::BrokenPipe, "NRI trunk closed")
 }

@@ -9,11 +9,9 @@ use nri_proto::{
 };
 use nri_sim::{SimConfig, SimError};
 
-use crate::harness::{container, memory_update, pod, Harness, MEMORY_CLAMP, REJECT_LABEL};
-
-fn memory(limit: i64) -> LinuxResources {
-    memory_update("", limit).linux.unwrap().resources.unwrap()
-}
+use crate::harness::{
+    container, memory, pod, resources_update, Harness, MEMORY_CLAMP, REJECT_LABEL,
+};
 
 /// Runs a pod with an app and a sidecar through its whole life.
 async fn play_full_lifecycle(h: &Harness) {
@@ -163,8 +161,8 @@ async fn unsolicited_updates_reach_the_runtime() {
 
     let request = nri_proto::api::UpdateContainersRequest {
         update: vec![
-            memory_update("p1-app", 123 << 20),
-            memory_update("missing", 1),
+            resources_update("p1-app", memory(123 << 20)),
+            resources_update("missing", memory(1)),
         ],
         ..Default::default()
     };

@@ -13,10 +13,10 @@ use async_trait::async_trait;
 use nri_proto::{
     api::{
         Container, ContainerAdjustment, ContainerUpdate, CreateContainerRequest,
-        CreateContainerResponse, KeyValue, LinuxCPU, LinuxContainerUpdate, LinuxMemory,
-        LinuxResources, OptionalInt64, OptionalUInt64, PodSandbox, StopContainerRequest,
-        StopContainerResponse, UpdateContainerRequest, UpdateContainerResponse,
-        ValidateContainerAdjustmentRequest, ValidateContainerAdjustmentResponse,
+        CreateContainerResponse, KeyValue, LinuxContainerUpdate, LinuxResources, OptionalInt64,
+        OptionalUInt64, PodSandbox, StopContainerRequest, StopContainerResponse,
+        UpdateContainerRequest, UpdateContainerResponse, ValidateContainerAdjustmentRequest,
+        ValidateContainerAdjustmentResponse,
     },
     events::{event_name, EventMask, ALL_EVENTS},
 };
@@ -135,7 +135,7 @@ impl NriHandler for Recorder {
         let asked = request.linux_resources.memory.limit.value;
         let mut update = Vec::new();
         if asked > MEMORY_CLAMP {
-            update.push(memory_update(&container.id, MEMORY_CLAMP));
+            update.push(resources_update(&container.id, memory(MEMORY_CLAMP)));
         }
         Ok(UpdateContainerResponse {
             update,
@@ -155,7 +155,7 @@ impl NriHandler for Recorder {
             .unwrap()
             .iter()
             .filter(|c| c.pod_sandbox_id == stopping.pod_sandbox_id && c.id != stopping.id)
-            .map(|c| cpu_shares_update(&c.id, 2048))
+            .map(|c| resources_update(&c.id, cpu_shares(2048)))
             .collect();
         Ok(StopContainerResponse {
             update,
@@ -190,23 +190,12 @@ impl NriHandler for Recorder {
     }
 }
 
-pub fn memory_update(id: &str, limit: i64) -> ContainerUpdate {
+/// An update of one container's resources.
+pub fn resources_update(id: &str, resources: LinuxResources) -> ContainerUpdate {
     ContainerUpdate {
         container_id: id.into(),
         linux: Some(LinuxContainerUpdate {
-            resources: Some(LinuxResources {
-                memory: Some(LinuxMemory {
-                    limit: Some(OptionalInt64 {
-                        value: limit,
-                        ..Default::default()
-                    })
-                    .into(),
-                    ..Default::default()
-                })
-                .into(),
-                ..Default::default()
-            })
-            .into(),
+            resources: Some(resources).into(),
             ..Default::default()
         })
         .into(),
@@ -214,28 +203,26 @@ pub fn memory_update(id: &str, limit: i64) -> ContainerUpdate {
     }
 }
 
-pub fn cpu_shares_update(id: &str, shares: u64) -> ContainerUpdate {
-    ContainerUpdate {
-        container_id: id.into(),
-        linux: Some(LinuxContainerUpdate {
-            resources: Some(LinuxResources {
-                cpu: Some(LinuxCPU {
-                    shares: Some(OptionalUInt64 {
-                        value: shares,
-                        ..Default::default()
-                    })
-                    .into(),
-                    ..Default::default()
-                })
-                .into(),
-                ..Default::default()
-            })
-            .into(),
-            ..Default::default()
-        })
-        .into(),
+/// Resources setting the memory limit.
+pub fn memory(limit: i64) -> LinuxResources {
+    let mut resources = LinuxResources::default();
+    resources.memory.mut_or_insert_default().limit = Some(OptionalInt64 {
+        value: limit,
         ..Default::default()
-    }
+    })
+    .into();
+    resources
+}
+
+/// Resources setting the CPU shares.
+pub fn cpu_shares(shares: u64) -> LinuxResources {
+    let mut resources = LinuxResources::default();
+    resources.cpu.mut_or_insert_default().shares = Some(OptionalUInt64 {
+        value: shares,
+        ..Default::default()
+    })
+    .into();
+    resources
 }
 
 /// The simulator and the in-process host, registered with each other.

@@ -2,7 +2,9 @@
 //! raw peers, over real unix sockets.
 
 mod bad_frames;
+mod capture;
 mod events;
 mod harness;
 mod reconnect;
 mod replay;
+mod traces;

@@ -3,11 +3,7 @@
 //! included), and checks every answer: same stream, success, a message of
 //! the method's reply type, and the subscription the runtime accepts.
 
-use std::{
-    path::{Path, PathBuf},
-    sync::Arc,
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use nri_proto::{
     api::{self, file_descriptor},
@@ -27,45 +23,9 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
+use crate::capture::read_trace;
+
 const WAIT: Duration = Duration::from_secs(5);
-
-fn traces_dir() -> PathBuf {
-    let dir = std::env::var_os("NRI_TRACES_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/nri-traces"),
-        PathBuf::from,
-    );
-    assert!(
-        dir.is_dir(),
-        "no NRI traces at {} (set NRI_TRACES_DIR)",
-        dir.display()
-    );
-    dir
-}
-
-struct Captured {
-    from_runtime: bool,
-    conn: u32,
-    payload: Vec<u8>,
-}
-
-fn read_trace(name: &str) -> Vec<Captured> {
-    let text = std::fs::read_to_string(traces_dir().join(name)).unwrap();
-    text.lines()
-        .map(|line| {
-            let v: serde_json::Value = serde_json::from_str(line).unwrap();
-            let hex = v["hex"].as_str().unwrap();
-            let payload = (0..hex.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-                .collect();
-            Captured {
-                from_runtime: v["from"] == "runtime",
-                conn: v["conn"].as_u64().unwrap() as u32,
-                payload,
-            }
-        })
-        .collect()
-}
 
 async fn read_frame(stream: &mut UnixStream) -> (u32, Vec<u8>) {
     let read = async {

@@ -20,9 +20,11 @@ use std::{
 
 pub use backoff::Backoff;
 pub use handler::{HandlerError, Notification, NriHandler, RuntimeInfo};
+pub use nri_proto::identity::IdentityError;
 use nri_proto::{
     api::{UpdateContainersRequest, UpdateContainersResponse},
     api_ttrpc::RuntimeClient,
+    identity::check_identity,
     mux::TrunkEnd,
 };
 pub use service::Handshake;
@@ -41,30 +43,10 @@ pub struct PluginIdentity {
     pub index: String,
 }
 
-/// A plugin name or index the runtime would refuse.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum IdentityError {
-    /// The name is empty or has a character NRI refuses.
-    #[error("invalid plugin name {0:?}: use letters, digits and _ . + - only")]
-    Name(String),
-    /// The index is not two digits.
-    #[error("invalid plugin index {0:?}: must be exactly two digits, 00 to 99")]
-    Index(String),
-}
-
 impl PluginIdentity {
     /// Checks `name` and `index` by NRI's rules.
     pub fn new(name: &str, index: &str) -> Result<Self, IdentityError> {
-        let name_ok = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '+' | '-'));
-        if !name_ok {
-            return Err(IdentityError::Name(name.to_string()));
-        }
-        if index.len() != 2 || !index.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(IdentityError::Index(index.to_string()));
-        }
+        check_identity(name, index)?;
         Ok(PluginIdentity {
             name: name.to_string(),
             index: index.to_string(),
@@ -189,49 +171,5 @@ fn log_session_end(end: &SessionEnd) {
             handshake = ?end.handshake, error = %err,
             "connection to runtime failed; reconnecting"
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn identity_follows_nri_rules() {
-        assert_eq!(
-            PluginIdentity::new("nri-wasm", "50").unwrap().to_string(),
-            "50-nri-wasm"
-        );
-        let cases = [
-            (
-                "",
-                "50",
-                "invalid plugin name \"\": use letters, digits and _ . + - only",
-            ),
-            (
-                "a/b",
-                "50",
-                "invalid plugin name \"a/b\": use letters, digits and _ . + - only",
-            ),
-            (
-                "x",
-                "5",
-                "invalid plugin index \"5\": must be exactly two digits, 00 to 99",
-            ),
-            (
-                "x",
-                "5a",
-                "invalid plugin index \"5a\": must be exactly two digits, 00 to 99",
-            ),
-            (
-                "x",
-                "100",
-                "invalid plugin index \"100\": must be exactly two digits, 00 to 99",
-            ),
-        ];
-        for (name, index, want) in cases {
-            let err = PluginIdentity::new(name, index).unwrap_err();
-            assert_eq!(err.to_string(), want);
-        }
     }
 }

@@ -4,15 +4,14 @@
 
 use std::{path::Path, sync::Arc, time::Duration};
 
-use futures_util::stream;
 use nri_proto::{
     api::RegisterPluginRequest,
     api_ttrpc::{create_plugin, RuntimeClient},
     events::NRI_VERSION,
-    mux::{ConnId, Mux, TrunkEnd},
+    mux::{ttrpc_listener, ConnId, Mux, TrunkEnd},
 };
 use tokio::{net::UnixStream, sync::watch};
-use ttrpc::r#async::transport::{Listener, Socket};
+use ttrpc::r#async::transport::Socket;
 
 use super::{
     service::{Handshake, PluginService},
@@ -78,14 +77,8 @@ pub async fn run_session(
 
     let (handshake_tx, handshake) = watch::channel(Handshake::Registering);
     let service = Arc::new(PluginService::new(handler, handshake_tx));
-    // The listener yields the one connection, then stays open (never ends)
-    // so that the server can be shut down like any other.
-    let listener = Listener::new(futures_util::StreamExt::chain(
-        stream::once(async move { Ok(plugin_conn) }),
-        stream::pending(),
-    ));
     let mut server = ttrpc::r#async::Server::new()
-        .add_listener(listener)
+        .add_listener(ttrpc_listener(plugin_conn))
         .register_service(create_plugin(service));
     server.start().await.map_err(SessionError::Serve)?;
 

@@ -5,22 +5,19 @@
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use futures_util::stream;
 use nri_proto::{
     api::{self, ConfigureRequest, SynchronizeRequest},
     api_ttrpc::{create_runtime, PluginClient, Runtime},
     events::{valid_events, EventMask},
-    mux::{ConnId, Mux, MuxConn},
+    identity::check_identity,
+    mux::{ttrpc_listener, ConnId, Mux, MuxConn},
 };
 use tokio::{
     net::UnixListener,
     sync::{mpsc, Mutex as AsyncMutex},
     task::JoinHandle,
 };
-use ttrpc::r#async::{
-    transport::{Listener, Socket},
-    TtrpcContext,
-};
+use ttrpc::r#async::{transport::Socket, TtrpcContext};
 
 use crate::{
     plugin::{CallError, PluginConn},
@@ -64,7 +61,8 @@ impl Runtime for RuntimeService {
         _ctx: &TtrpcContext,
         req: api::RegisterPluginRequest,
     ) -> ttrpc::Result<api::Empty> {
-        check_identity(&req.plugin_name, &req.plugin_idx).map_err(invalid_argument)?;
+        check_identity(&req.plugin_name, &req.plugin_idx)
+            .map_err(|e| invalid_argument(e.to_string()))?;
         let sender = self.registrations.lock().await.take();
         let Some(sender) = sender else {
             return Err(invalid_argument("plugin already registered".into()));
@@ -104,22 +102,6 @@ fn invalid_argument(message: String) -> ttrpc::Error {
     ttrpc::Error::RpcStatus(ttrpc::get_status(ttrpc::Code::INVALID_ARGUMENT, message))
 }
 
-/// NRI's rules for external plugins: two-digit index, and a name of
-/// letters, digits and `_ . + -`.
-fn check_identity(name: &str, index: &str) -> Result<(), String> {
-    if index.len() != 2 || !index.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("invalid plugin index {index:?}, must be 2 digits"));
-    }
-    let name_ok = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '+' | '-'));
-    if !name_ok {
-        return Err(format!("invalid plugin name {name:?}"));
-    }
-    Ok(())
-}
-
 async fn accept(shared: Arc<Shared>, stream: tokio::net::UnixStream) {
     let (mux, conns) = Mux::start(stream, &[ConnId::PLUGIN_SERVICE, ConnId::RUNTIME_SERVICE]);
     let [plugin_conn, runtime_conn]: [MuxConn; 2] = conns.try_into().ok().expect("two conns");
@@ -146,12 +128,8 @@ async fn handshake(
         shared: shared.clone(),
         registrations: AsyncMutex::new(Some(reg_tx)),
     });
-    let listener = Listener::new(futures_util::StreamExt::chain(
-        stream::once(async move { Ok(runtime_conn) }),
-        stream::pending(),
-    ));
     let mut server = ttrpc::r#async::Server::new()
-        .add_listener(listener)
+        .add_listener(ttrpc_listener(runtime_conn))
         .register_service(create_runtime(service));
     server.start().await.map_err(|e| e.to_string())?;
     // The server lives as long as the trunk.
@@ -352,18 +330,5 @@ mod tests {
         let shape: Vec<(usize, usize)> = split.iter().map(|(p, c)| (p.len(), c.len())).collect();
         assert_eq!(shape, [(2, 0), (0, 2), (0, 1)]);
         assert_eq!(pages(Vec::new(), Vec::new(), 5).len(), 1);
-    }
-
-    #[test]
-    fn identity_rules() {
-        assert_eq!(check_identity("logger", "10"), Ok(()));
-        assert_eq!(
-            check_identity("logger", "1"),
-            Err("invalid plugin index \"1\", must be 2 digits".into())
-        );
-        assert_eq!(
-            check_identity("a b", "10"),
-            Err("invalid plugin name \"a b\"".into())
-        );
     }
 }

@@ -1,15 +1,12 @@
 //! Golden vectors: frames captured on the NRI socket of real runtimes
 //! (containerd v2.3.4, v2.0.11, v1.7.34, CRI-O v1.36.3), in
-//! `../shared/nri-traces/` (or `$NRI_TRACES_DIR`).
+//! [`crate::capture`].
 //!
 //! Every frame is decoded with our mux, ttrpc header and protobuf code; each
 //! NRI message is re-encoded and must decode to the same message; sample
 //! fields are checked against what NRI's own Go plugin printed for them.
 
-use std::{
-    collections::HashMap,
-    path::{Path, PathBuf},
-};
+use std::{collections::HashMap, path::Path};
 
 use bytes::BytesMut;
 use nri_proto::{
@@ -21,48 +18,7 @@ use nri_proto::{
 use protobuf::Message;
 use tokio_util::codec::{Decoder, Encoder};
 
-fn traces_dir() -> PathBuf {
-    let dir = std::env::var_os("NRI_TRACES_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/nri-traces"),
-        PathBuf::from,
-    );
-    assert!(
-        dir.is_dir(),
-        "no NRI traces at {} (set NRI_TRACES_DIR)",
-        dir.display()
-    );
-    dir
-}
-
-/// One frame as captured.
-struct CapturedFrame {
-    from: String,
-    conn: u32,
-    payload: Vec<u8>,
-}
-
-fn hex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
-        .collect()
-}
-
-fn read_trace(path: &Path) -> Vec<CapturedFrame> {
-    let text = std::fs::read_to_string(path).expect("trace readable");
-    text.lines()
-        .map(|line| {
-            let v: serde_json::Value = serde_json::from_str(line).expect("json line");
-            let payload = hex(v["hex"].as_str().expect("hex field"));
-            assert_eq!(payload.len() as u64, v["len"].as_u64().unwrap());
-            CapturedFrame {
-                from: v["from"].as_str().unwrap().to_string(),
-                conn: v["conn"].as_u64().unwrap() as u32,
-                payload,
-            }
-        })
-        .collect()
-}
+use crate::capture::{read_trace, trace_names, traces_dir, Captured};
 
 /// A decoded ttrpc message of one direction of one connection.
 #[derive(Debug)]
@@ -82,7 +38,7 @@ enum TtrpcMessage {
 /// Passes every frame through the mux codec (encode, then decode), joins
 /// each direction of each connection into a byte stream and splits it into
 /// ttrpc messages, in the order their last byte arrived.
-fn ttrpc_messages(frames: &[CapturedFrame]) -> Vec<(String, u32, TtrpcMessage)> {
+fn ttrpc_messages(frames: &[Captured]) -> Vec<(bool, u32, TtrpcMessage)> {
     let mut wire = BytesMut::new();
     for f in frames {
         let frame = nri_proto::mux::Frame {
@@ -91,13 +47,13 @@ fn ttrpc_messages(frames: &[CapturedFrame]) -> Vec<(String, u32, TtrpcMessage)> 
         };
         FrameCodec.encode(frame, &mut wire).unwrap();
     }
-    let mut streams: HashMap<(String, u32), Vec<u8>> = HashMap::new();
+    let mut streams: HashMap<(bool, u32), Vec<u8>> = HashMap::new();
     let mut out = Vec::new();
     for f in frames {
         let decoded = FrameCodec.decode(&mut wire).unwrap().expect("whole frame");
         assert_eq!(decoded.conn.0, f.conn);
         assert_eq!(&decoded.payload[..], &f.payload[..]);
-        let buf = streams.entry((f.from.clone(), f.conn)).or_default();
+        let buf = streams.entry((f.from_runtime, f.conn)).or_default();
         buf.extend_from_slice(&decoded.payload);
         while buf.len() >= TTRPC_HEADER_LEN {
             let header = TtrpcHeader::parse(buf[..TTRPC_HEADER_LEN].try_into().unwrap()).unwrap();
@@ -106,12 +62,15 @@ fn ttrpc_messages(frames: &[CapturedFrame]) -> Vec<(String, u32, TtrpcMessage)> 
                 break;
             }
             let body: Vec<u8> = buf.drain(..end).skip(TTRPC_HEADER_LEN).collect();
-            out.push((f.from.clone(), f.conn, decode_ttrpc(header, &body)));
+            out.push((f.from_runtime, f.conn, decode_ttrpc(header, &body)));
         }
     }
     assert!(wire.is_empty());
-    for ((from, conn), rest) in streams {
-        assert!(rest.is_empty(), "{from} conn {conn} ends inside a message");
+    for ((from_runtime, conn), rest) in streams {
+        assert!(
+            rest.is_empty(),
+            "conn {conn} (runtime: {from_runtime}) ends inside a message"
+        );
     }
     out
 }
@@ -230,7 +189,7 @@ fn decode_method(method: &str, req: &[u8], resp: Option<&[u8]>) -> (Boxed, Optio
 
 /// Decodes a whole trace, pairing each response with its request.
 fn decode_trace(name: &str) -> Decoded {
-    let frames = read_trace(&traces_dir().join(name));
+    let frames = read_trace(name);
     let messages = ttrpc_messages(&frames);
     let mut pending: HashMap<(u32, u32), (String, Vec<u8>)> = HashMap::new();
     let mut decoded = Decoded::default();
@@ -270,18 +229,12 @@ fn decode_trace(name: &str) -> Decoded {
 
 #[test]
 fn every_frame_of_every_trace_decodes_and_round_trips() {
-    let mut files: Vec<_> = std::fs::read_dir(traces_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .collect();
-    files.sort();
+    let names = trace_names();
     assert!(
-        files.len() >= 9,
-        "expected the nine captured traces, found {files:?}"
+        names.len() >= 9,
+        "expected the nine captured traces, found {names:?}"
     );
-    for file in files {
-        let name = file.file_name().unwrap().to_str().unwrap().to_string();
+    for name in names {
         let decoded = decode_trace(&name);
         let registrations = decoded.requests::<api::RegisterPluginRequest>("RegisterPlugin");
         assert_eq!(registrations.len(), 1, "{name}");
