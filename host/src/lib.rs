@@ -12,6 +12,8 @@
 #![deny(missing_docs)]
 
 pub mod cli;
+pub mod config;
 pub mod dispatch;
 pub mod observe;
 pub mod protocol;
+pub mod runtime;

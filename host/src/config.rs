@@ -1,0 +1,283 @@
+//! The daemon's configuration file (TOML): limits and failure policy per
+//! guest, and the configuration string each guest is started with.
+//!
+//! ```toml
+//! [defaults]
+//! memory-limit = "64MiB"        # linear memory of each guest
+//! deadline = "100ms"            # longest single call
+//! failure-policy = "fail-open"  # or "fail-closed"
+//!
+//! [plugins.ulimit-adjuster]     # by guest name (file NN-name.wasm)
+//! failure-policy = "fail-closed"
+//! config = "anything the guest understands"
+//! ```
+//!
+//! Read in two stages: the raw file (unknown keys are errors, reported
+//! with file, line and key), then validated settings. Nothing downstream
+//! sees the raw form.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use serde::{de::Error as _, Deserialize, Deserializer};
+
+use crate::runtime::GuestLimits;
+
+/// What happens to an event when a guest fails it (trap, deadline, memory
+/// cap, an error of its own).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailurePolicy {
+    /// Skip the guest: the event goes on with the other guests' answers.
+    #[default]
+    FailOpen,
+    /// Fail the event: the runtime fails the request (for example the
+    /// container's creation).
+    FailClosed,
+}
+
+/// Settings of one guest.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GuestSettings {
+    /// Memory cap and call deadline.
+    pub limits: GuestLimits,
+    /// What its failures do to events.
+    pub failure_policy: FailurePolicy,
+    /// Its configuration string, given to `configure`.
+    pub config: String,
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    defaults: GuestSettings,
+    plugins: BTreeMap<String, GuestSettings>,
+}
+
+/// A configuration file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {file}: {source}")]
+    Read {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid: the message names line, column and key.
+    #[error("invalid config {file}: {message}")]
+    Invalid {
+        /// The file.
+        file: PathBuf,
+        /// What is wrong, where.
+        message: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawConfig {
+    #[serde(default)]
+    defaults: RawGuestSettings,
+    #[serde(default)]
+    plugins: BTreeMap<String, RawGuestSettings>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawGuestSettings {
+    #[serde(default, deserialize_with = "size")]
+    memory_limit: Option<usize>,
+    #[serde(default, deserialize_with = "duration")]
+    deadline: Option<Duration>,
+    failure_policy: Option<FailurePolicy>,
+    config: Option<String>,
+}
+
+/// Longest per-call deadline accepted: NRI's default request timeout is
+/// 2 s for all plugins together.
+pub const MAX_DEADLINE: Duration = Duration::from_secs(2);
+/// Largest memory cap accepted.
+pub const MAX_MEMORY: usize = 4 << 30;
+
+fn size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    let text = String::deserialize(d)?;
+    let bytes = parse_size(&text).map_err(D::Error::custom)?;
+    if bytes == 0 || bytes > MAX_MEMORY {
+        return Err(D::Error::custom(format!(
+            "memory limit {text:?} must be above 0 and at most 4GiB"
+        )));
+    }
+    Ok(Some(bytes))
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    let value = humantime::parse_duration(&text).map_err(|e| {
+        D::Error::custom(format!(
+            "invalid duration {text:?}: {e} (write for example \"100ms\")"
+        ))
+    })?;
+    if value.is_zero() || value > MAX_DEADLINE {
+        return Err(D::Error::custom(format!(
+            "deadline {text:?} must be above 0 and at most {MAX_DEADLINE:?}"
+        )));
+    }
+    Ok(Some(value))
+}
+
+/// Parses `64MiB`, `512KiB`, `1GiB`, `1048576` (bytes).
+fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: usize = number
+        .parse()
+        .map_err(|_| format!("invalid size {text:?} (write for example \"64MiB\")"))?;
+    let factor = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} in {text:?}: use B, KiB, MiB or GiB"
+            ))
+        }
+    };
+    number
+        .checked_mul(factor)
+        .ok_or_else(|| format!("size {text:?} is too large"))
+}
+
+impl RawGuestSettings {
+    fn over(&self, base: &GuestSettings) -> GuestSettings {
+        GuestSettings {
+            limits: GuestLimits {
+                memory: self.memory_limit.unwrap_or(base.limits.memory),
+                deadline: self.deadline.unwrap_or(base.limits.deadline),
+            },
+            failure_policy: self.failure_policy.unwrap_or(base.failure_policy),
+            config: self.config.clone().unwrap_or_else(|| base.config.clone()),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates `file`.
+    pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+            file: file.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|message| ConfigError::Invalid {
+            file: file.to_path_buf(),
+            message,
+        })
+    }
+
+    /// Validates the text of a configuration file.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
+        let defaults = raw.defaults.over(&GuestSettings::default());
+        let plugins = raw
+            .plugins
+            .iter()
+            .map(|(name, settings)| (name.clone(), settings.over(&defaults)))
+            .collect();
+        Ok(Config { defaults, plugins })
+    }
+
+    /// The settings of guest `name`.
+    pub fn guest(&self, name: &str) -> GuestSettings {
+        self.plugins
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| self.defaults.clone())
+    }
+
+    /// Names with a section of their own.
+    pub fn named_guests(&self) -> impl Iterator<Item = &str> {
+        self.plugins.keys().map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_fall_back_to_defaults() {
+        let config = Config::parse(
+            r#"
+            [defaults]
+            memory-limit = "32MiB"
+            deadline = "50ms"
+
+            [plugins.strict]
+            failure-policy = "fail-closed"
+            config = "x=1"
+            "#,
+        )
+        .unwrap();
+        let strict = config.guest("strict");
+        assert_eq!(strict.limits.memory, 32 << 20);
+        assert_eq!(strict.limits.deadline, Duration::from_millis(50));
+        assert_eq!(strict.failure_policy, FailurePolicy::FailClosed);
+        assert_eq!(strict.config, "x=1");
+        assert_eq!(
+            config.guest("other").failure_policy,
+            FailurePolicy::FailOpen
+        );
+        assert_eq!(
+            Config::parse("").unwrap().guest("x"),
+            GuestSettings::default()
+        );
+    }
+
+    #[test]
+    fn errors_name_the_line_and_the_key() {
+        let cases = [
+            (
+                "[plugins.x]\nmemory = \"1MiB\"\n",
+                "line 2",
+                "unknown field `memory`",
+            ),
+            (
+                "[defaults]\nmemory-limit = \"64MB\"\n",
+                "line 2",
+                "unknown size unit \"MB\"",
+            ),
+            ("[defaults]\ndeadline = \"5s\"\n", "line 2", "at most 2s"),
+            (
+                "[plugins.x]\nfailure-policy = \"sometimes\"\n",
+                "line 2",
+                "unknown variant `sometimes`",
+            ),
+            ("[extra]\n", "line 1", "unknown field `extra`"),
+        ];
+        for (text, line, what) in cases {
+            let err = Config::parse(text).unwrap_err();
+            assert!(
+                err.contains(line) && err.contains(what),
+                "{text:?} gave {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("1 GiB"), Ok(1 << 30));
+        assert!(parse_size("MiB").is_err());
+    }
+}

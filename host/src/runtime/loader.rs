@@ -1,0 +1,179 @@
+//! Loading guests from the plugin directory: every `NN-name.wasm` file
+//! (NN the guest's two-digit index, as NRI names plugins) is read through a
+//! cap-std handle, compiled or taken from the compile cache, and linked. A
+//! file that cannot be a guest is refused with its name and the reason;
+//! the others load.
+
+use std::{
+    collections::BTreeMap,
+    fmt,
+    io::Read,
+    path::{Path, PathBuf},
+};
+
+use cap_std::fs::Dir;
+use nri_proto::identity::check_identity;
+
+use super::{
+    cache::CompileCache,
+    guest::{GuestId, GuestLimits, GuestPre},
+    WasmEngine,
+};
+
+/// Largest plugin file accepted. The biggest toolchains (Python, JS
+/// engines) produce about 20 MB.
+pub const MAX_PLUGIN_FILE: u64 = 64 << 20;
+
+/// A file of the plugin directory that was not loaded, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// The file, as a path for people to read.
+    pub file: PathBuf,
+    /// Why.
+    pub reason: String,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.file.display(), self.reason)
+    }
+}
+
+/// What a load produced.
+#[derive(Default)]
+pub struct LoadReport {
+    /// The guests, in index order (then name).
+    pub guests: Vec<GuestPre>,
+    /// The files that were refused.
+    pub refused: Vec<Refusal>,
+}
+
+/// The guest id a plugin file name stands for, if it is a plugin file.
+/// `Ok(None)` for files that are not `.wasm` at all.
+pub fn parse_file_name(file: &str) -> Result<Option<GuestId>, String> {
+    let Some(stem) = file.strip_suffix(".wasm") else {
+        return Ok(None);
+    };
+    let (index, name) = stem
+        .split_once('-')
+        .ok_or_else(|| "not named NN-name.wasm (NN: two-digit index)".to_string())?;
+    check_identity(name, index).map_err(|e| format!("not named NN-name.wasm: {e}"))?;
+    Ok(Some(GuestId {
+        index: index.to_string(),
+        name: name.to_string(),
+    }))
+}
+
+/// Loads every plugin of `dir` (shown to people as `path`), with the
+/// limits `limits` gives each guest.
+pub fn load_plugins(
+    engine: &WasmEngine,
+    cache: &CompileCache,
+    dir: &Dir,
+    path: &Path,
+    limits: impl Fn(&GuestId) -> GuestLimits,
+) -> std::io::Result<LoadReport> {
+    let mut files = BTreeMap::new();
+    for entry in dir.entries()? {
+        let entry = entry?;
+        if let Ok(name) = entry.file_name().into_string() {
+            files.insert(name, ());
+        }
+    }
+    let mut report = LoadReport::default();
+    let mut names: BTreeMap<String, GuestId> = BTreeMap::new();
+    for file in files.into_keys() {
+        let refuse = |reason: String| Refusal {
+            file: path.join(&file),
+            reason,
+        };
+        let id = match parse_file_name(&file) {
+            Ok(Some(id)) => id,
+            Ok(None) => continue,
+            Err(reason) => {
+                report.refused.push(refuse(reason));
+                continue;
+            }
+        };
+        if let Some(other) = names.get(&id.name) {
+            report.refused.push(refuse(format!(
+                "name {:?} is already taken by {other}",
+                id.name
+            )));
+            continue;
+        }
+        match load_one(engine, cache, dir, &file, id.clone(), limits(&id)) {
+            Ok(guest) => {
+                names.insert(id.name.clone(), id);
+                report.guests.push(guest);
+            }
+            Err(reason) => report.refused.push(refuse(reason)),
+        }
+    }
+    report.guests.sort_by(|a, b| a.id().cmp(b.id()));
+    Ok(report)
+}
+
+fn load_one(
+    engine: &WasmEngine,
+    cache: &CompileCache,
+    dir: &Dir,
+    file: &str,
+    id: GuestId,
+    limits: GuestLimits,
+) -> Result<GuestPre, String> {
+    let bytes = read_capped(dir, file).map_err(|e| format!("cannot read: {e}"))?;
+    if is_core_module(&bytes) {
+        return Err("is a core Wasm module, not a component; build it as a component (for example with `wasm-tools component new`)".into());
+    }
+    let component = cache
+        .component(engine.engine(), &bytes)
+        .map_err(|e| format!("is not a valid Wasm component: {e}"))?;
+    GuestPre::new(engine, id, &component, limits)
+        .map_err(|e| format!("does not fit the nri:plugin world: {e}"))
+}
+
+fn read_capped(dir: &Dir, file: &str) -> std::io::Result<Vec<u8>> {
+    let handle = dir.open(file)?;
+    let size = handle.metadata()?.len();
+    if size > MAX_PLUGIN_FILE {
+        return Err(std::io::Error::other(format!(
+            "{size} bytes, more than the {MAX_PLUGIN_FILE} accepted"
+        )));
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    handle.take(MAX_PLUGIN_FILE + 1).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Core modules and components share the magic; the version word tells
+/// them apart (1 for modules, 0x0001000d for components).
+fn is_core_module(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && &bytes[..4] == b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_file_names() {
+        let id = parse_file_name("10-logger.wasm").unwrap().unwrap();
+        assert_eq!(id.to_string(), "10-logger");
+        assert_eq!(parse_file_name("nri-wasm.toml"), Ok(None));
+        let cases = [
+            ("logger.wasm", "not named NN-name.wasm (NN: two-digit index)"),
+            ("1-logger.wasm", "not named NN-name.wasm: invalid plugin index \"1\": must be exactly two digits, 00 to 99"),
+            ("10-a b.wasm", "not named NN-name.wasm: invalid plugin name \"a b\": use letters, digits and _ . + - only"),
+        ];
+        for (file, want) in cases {
+            assert_eq!(parse_file_name(file).unwrap_err(), want, "{file}");
+        }
+    }
+
+    #[test]
+    fn core_modules_are_told_apart_from_components() {
+        assert!(is_core_module(b"\0asm\x01\0\0\0"));
+        assert!(!is_core_module(b"\0asm\x0d\0\x01\0"));
+    }
+}

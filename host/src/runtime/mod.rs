@@ -1,0 +1,17 @@
+//! The Wasm side: one engine, guests compiled once and cached, each guest
+//! in its own sandboxed store with a memory cap and a deadline per call.
+
+pub mod bindings;
+pub mod cache;
+pub mod convert;
+pub mod engine;
+pub mod guest;
+pub mod loader;
+pub mod sandbox;
+
+pub use cache::CompileCache;
+pub use engine::WasmEngine;
+pub use guest::{
+    CallResult, GuestFault, GuestId, GuestInstance, GuestLimits, GuestNotification, GuestPre,
+    LinkError,
+};
