@@ -4,7 +4,7 @@
 //! but real plugin.
 
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -24,6 +24,14 @@ use nri_sim::{SimConfig, Simulator};
 use nri_wasm::protocol::{
     self, Backoff, HandlerError, Notification, NriHandler, PluginConfig, PluginIdentity,
     RuntimeInfo, RuntimeLink,
+};
+use nri_wasm::{
+    config::Config,
+    dispatch::Dispatcher,
+    runtime::{
+        loader::{load_plugins, open_dir},
+        CompileCache, WasmEngine,
+    },
 };
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
@@ -248,12 +256,22 @@ impl Harness {
         tune: impl FnOnce(&mut SimConfig),
         preload: impl FnOnce(&Simulator),
     ) -> Harness {
+        let recorder = Arc::new(Recorder::default());
+        Harness::start_handler(runtime, tune, preload, recorder.clone(), recorder).await
+    }
+
+    async fn start_handler(
+        runtime: impl FnOnce(PathBuf) -> SimConfig,
+        tune: impl FnOnce(&mut SimConfig),
+        preload: impl FnOnce(&Simulator),
+        handler: Arc<dyn NriHandler>,
+        recorder: Arc<Recorder>,
+    ) -> Harness {
         let dir = TempDir::new().unwrap();
         let mut config = runtime(nri_sim::socket_in(dir.path()));
         tune(&mut config);
         let sim = Simulator::start(config).await.unwrap();
         preload(&sim);
-        let recorder = Arc::new(Recorder::default());
         let link = RuntimeLink::default();
         let stop = CancellationToken::new();
         let host = tokio::spawn(protocol::run_plugin(
@@ -262,7 +280,7 @@ impl Harness {
                 identity: PluginIdentity::new("nri-wasm", "50").unwrap(),
                 backoff: Backoff::new(Duration::from_millis(20), Duration::from_millis(200)),
             },
-            recorder.clone(),
+            handler,
             link.clone(),
             stop.clone(),
         ));
@@ -279,6 +297,24 @@ impl Harness {
             host: Some(host),
             _dir: dir,
         }
+    }
+
+    /// Starts a simulator and a host whose handler is the real dispatcher,
+    /// with the guests of `plugins` (configured by its nri-wasm.toml).
+    pub async fn with_guests(
+        runtime: impl FnOnce(PathBuf) -> SimConfig,
+        plugins: &Path,
+    ) -> (Harness, Arc<Dispatcher>) {
+        let dispatcher = Arc::new(load_dispatcher(plugins));
+        let harness = Harness::start_handler(
+            runtime,
+            |_| {},
+            |_| {},
+            dispatcher.clone(),
+            Arc::new(Recorder::default()),
+        )
+        .await;
+        (harness, dispatcher)
     }
 
     /// Stops the host and waits for it to disconnect.
@@ -314,4 +350,23 @@ pub fn container(pod: &str, name: &str) -> Container {
         env: vec!["PATH=/bin".into()],
         ..Default::default()
     }
+}
+
+/// A dispatcher with the guests of `plugins`, which must all load.
+pub fn load_dispatcher(plugins: &Path) -> Dispatcher {
+    let config_file = plugins.join("nri-wasm.toml");
+    let config = if config_file.is_file() {
+        Config::load(&config_file).unwrap()
+    } else {
+        Config::default()
+    };
+    let engine = WasmEngine::new().unwrap();
+    let cache = CompileCache::new(engine.engine(), None);
+    let dir = open_dir(plugins).unwrap();
+    let report = load_plugins(&engine, &cache, &dir, plugins, |id| {
+        config.guest(&id.name).limits
+    })
+    .unwrap();
+    assert!(report.refused.is_empty(), "refused: {:?}", report.refused);
+    Dispatcher::new(report.guests, &config)
 }

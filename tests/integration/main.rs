@@ -4,7 +4,9 @@
 mod bad_frames;
 mod capture;
 mod events;
+mod guests;
 mod harness;
 mod reconnect;
 mod replay;
+mod sandbox;
 mod traces;

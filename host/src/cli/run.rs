@@ -1,5 +1,5 @@
-//! `nri-wasm run`: the daemon. Registers with the runtime's NRI socket and
-//! serves until SIGINT or SIGTERM.
+//! `nri-wasm run`: the daemon. Loads the guests, registers with the
+//! runtime's NRI socket and serves until SIGINT or SIGTERM.
 
 use std::{path::PathBuf, sync::Arc};
 
@@ -7,21 +7,18 @@ use anyhow::{bail, Context};
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use crate::{
-    dispatch::Dispatcher,
-    protocol::{self, Backoff, PluginConfig, PluginIdentity, RuntimeLink},
-};
+use super::{load_guests, GuestSource};
+use crate::protocol::{self, Backoff, PluginConfig, PluginIdentity, RuntimeLink};
 
 /// Run the daemon: register with the container runtime as an NRI plugin
-/// and serve its events.
+/// and serve its events to the Wasm guests.
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The runtime's NRI socket.
     #[arg(long, env = "NRI_PLUGIN_SOCKET", default_value = protocol::DEFAULT_SOCKET)]
     socket: PathBuf,
-    /// Directory of `NN-name.wasm` plugins.
-    #[arg(long, default_value = "/etc/nri-wasm/plugins")]
-    plugins: PathBuf,
+    #[command(flatten)]
+    guests: GuestSource,
     /// Plugin name to register under.
     #[arg(long, default_value = "nri-wasm")]
     name: String,
@@ -34,9 +31,7 @@ pub struct RunArgs {
 pub(super) async fn run(args: RunArgs) -> anyhow::Result<()> {
     let identity = PluginIdentity::new(&args.name, &args.index)?;
     check_socket_path(&args.socket)?;
-    if !args.plugins.is_dir() {
-        bail!("plugin directory {} does not exist", args.plugins.display());
-    }
+    let dispatcher = load_guests(&args.guests)?;
     let config = PluginConfig {
         socket: args.socket,
         identity,
@@ -44,13 +39,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let stop = CancellationToken::new();
     tokio::spawn(stop_on_signal(stop.clone()));
-    protocol::run_plugin(
-        config,
-        Arc::new(Dispatcher::default()),
-        RuntimeLink::default(),
-        stop,
-    )
-    .await;
+    protocol::run_plugin(config, Arc::new(dispatcher), RuntimeLink::default(), stop).await;
     Ok(())
 }
 

@@ -1231,3 +1231,59 @@ impl From<wit::ValidateRequest> for api::ValidateContainerAdjustmentRequest {
         }
     }
 }
+
+/// Each WIT event flag and its NRI event.
+const EVENT_FLAGS: [(wit::Events, api::Event); 14] = [
+    (wit::Events::RUN_POD_SANDBOX, api::Event::RUN_POD_SANDBOX),
+    (wit::Events::STOP_POD_SANDBOX, api::Event::STOP_POD_SANDBOX),
+    (
+        wit::Events::REMOVE_POD_SANDBOX,
+        api::Event::REMOVE_POD_SANDBOX,
+    ),
+    (wit::Events::CREATE_CONTAINER, api::Event::CREATE_CONTAINER),
+    (
+        wit::Events::POST_CREATE_CONTAINER,
+        api::Event::POST_CREATE_CONTAINER,
+    ),
+    (wit::Events::START_CONTAINER, api::Event::START_CONTAINER),
+    (
+        wit::Events::POST_START_CONTAINER,
+        api::Event::POST_START_CONTAINER,
+    ),
+    (wit::Events::UPDATE_CONTAINER, api::Event::UPDATE_CONTAINER),
+    (
+        wit::Events::POST_UPDATE_CONTAINER,
+        api::Event::POST_UPDATE_CONTAINER,
+    ),
+    (wit::Events::STOP_CONTAINER, api::Event::STOP_CONTAINER),
+    (wit::Events::REMOVE_CONTAINER, api::Event::REMOVE_CONTAINER),
+    (
+        wit::Events::UPDATE_POD_SANDBOX,
+        api::Event::UPDATE_POD_SANDBOX,
+    ),
+    (
+        wit::Events::POST_UPDATE_POD_SANDBOX,
+        api::Event::POST_UPDATE_POD_SANDBOX,
+    ),
+    (
+        wit::Events::VALIDATE_CONTAINER_ADJUSTMENT,
+        api::Event::VALIDATE_CONTAINER_ADJUSTMENT,
+    ),
+];
+
+/// The NRI events of a WIT event set.
+pub fn events_from_wit(events: wit::Events) -> nri_proto::events::EventMask {
+    EVENT_FLAGS
+        .iter()
+        .filter(|(flag, _)| events.contains(*flag))
+        .map(|&(_, event)| event)
+        .collect()
+}
+
+/// The WIT event set of NRI events.
+pub fn events_to_wit(events: nri_proto::events::EventMask) -> wit::Events {
+    EVENT_FLAGS
+        .iter()
+        .filter(|(_, event)| events.contains(*event))
+        .fold(wit::Events::empty(), |acc, &(flag, _)| acc | flag)
+}

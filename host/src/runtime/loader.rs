@@ -48,6 +48,19 @@ pub struct LoadReport {
     pub refused: Vec<Refusal>,
 }
 
+/// Opens a directory the daemon reads plugins from or caches compiled
+/// code in. This is the one place ambient authority is used; everything
+/// after goes through the returned handle.
+pub fn open_dir(path: &Path) -> std::io::Result<Dir> {
+    Dir::open_ambient_dir(path, cap_std::ambient_authority())
+}
+
+/// Creates (if needed) and opens the compile cache directory.
+pub fn open_cache_dir(path: &Path) -> std::io::Result<Dir> {
+    std::fs::create_dir_all(path)?;
+    open_dir(path)
+}
+
 /// The guest id a plugin file name stands for, if it is a plugin file.
 /// `Ok(None)` for files that are not `.wasm` at all.
 pub fn parse_file_name(file: &str) -> Result<Option<GuestId>, String> {

@@ -1,0 +1,251 @@
+//! One guest as the dispatcher keeps it: its compiled form, its settings,
+//! and its running instance, which is rebuilt after a fault and brought up
+//! to date (configure, synchronize) before its next event. A guest that
+//! faults again and again is disabled for a growing while.
+
+use std::{
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use nri_proto::{api::Event, events::EventMask};
+
+use crate::{
+    config::{FailurePolicy, GuestSettings},
+    runtime::{
+        bindings::types as wit, convert::events_from_wit, CallResult, GuestFault, GuestId,
+        GuestInstance, GuestPre,
+    },
+};
+
+/// Consecutive faults after which a guest is disabled.
+pub const FAULTS_BEFORE_DISABLE: u32 = 3;
+/// First disable period; it doubles with each further fault.
+pub const FIRST_DISABLE: Duration = Duration::from_secs(10);
+/// Longest disable period.
+pub const MAX_DISABLE: Duration = Duration::from_secs(300);
+/// A call is not started with less time than this left in the budget.
+pub const MIN_CALL: Duration = Duration::from_millis(1);
+
+/// Why a guest gave no answer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SlotError {
+    /// The guest answered with an error of its own.
+    #[error("answered with an error: {0}")]
+    Failed(String),
+    /// The guest faulted; its instance was discarded.
+    #[error("{0}")]
+    Fault(#[from] GuestFault),
+    /// The guest is disabled after repeated faults.
+    #[error("is disabled for {0:?} after repeated faults")]
+    Disabled(Duration),
+    /// The event's time budget was spent before this guest's turn.
+    #[error("was skipped: the event's time budget inside the runtime's request timeout is spent")]
+    NoTime,
+}
+
+/// Time left for the guests of one event, inside the runtime's request
+/// timeout.
+#[derive(Debug)]
+pub struct Budget {
+    deadline: Instant,
+}
+
+impl Budget {
+    /// A budget of `total` from now.
+    pub fn new(total: Duration) -> Self {
+        Budget {
+            deadline: Instant::now() + total,
+        }
+    }
+
+    /// The deadline for a call that wants `want`: no more than is left.
+    fn grant(&self, want: Duration) -> Result<Duration, SlotError> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left < MIN_CALL {
+            return Err(SlotError::NoTime);
+        }
+        Ok(want.min(left))
+    }
+}
+
+/// What a (re)started instance is brought up to date with.
+pub struct StartContext<'a> {
+    /// The runtime nri-wasm is registered with.
+    pub runtime: &'a wit::RuntimeInfo,
+    /// The host's view of the node, for synchronize.
+    pub view: &'a dyn Fn() -> (Vec<wit::PodSandbox>, Vec<wit::Container>),
+}
+
+#[derive(Default)]
+struct SlotState {
+    instance: Option<GuestInstance>,
+    /// Events the guest asked for in configure.
+    wanted: Option<EventMask>,
+    faults: u32,
+    disabled_until: Option<Instant>,
+}
+
+/// A guest in the dispatcher.
+pub struct GuestSlot {
+    pre: GuestPre,
+    settings: GuestSettings,
+    state: Mutex<SlotState>,
+}
+
+impl GuestSlot {
+    /// A slot for `pre`; its instance is created on first use.
+    pub fn new(pre: GuestPre, settings: GuestSettings) -> Self {
+        GuestSlot {
+            pre,
+            settings,
+            state: Mutex::new(SlotState::default()),
+        }
+    }
+
+    /// `NN-name`.
+    pub fn id(&self) -> &GuestId {
+        self.pre.id()
+    }
+
+    /// The guest's failure policy.
+    pub fn failure_policy(&self) -> FailurePolicy {
+        self.settings.failure_policy
+    }
+
+    /// The compiled guest.
+    pub fn pre(&self) -> &GuestPre {
+        &self.pre
+    }
+
+    /// Whether the guest handles `event`: it exports an interface for it
+    /// and, if it said in configure what it wants, asked for it.
+    pub fn subscribed(&self, event: Event) -> bool {
+        let state = self.state.lock().expect("never poisoned");
+        let events = state.wanted.unwrap_or_else(|| self.pre.handled_events());
+        events.contains(event)
+    }
+
+    /// Calls the guest: starts its instance first if it has none, and
+    /// records faults.
+    pub fn call<T>(
+        &self,
+        start: &StartContext<'_>,
+        budget: &Budget,
+        f: impl FnOnce(&mut GuestInstance, Duration) -> CallResult<T>,
+    ) -> Result<T, SlotError> {
+        let mut state = self.state.lock().expect("never poisoned");
+        self.check_enabled(&mut state)?;
+        if state.instance.is_none() {
+            self.start(&mut state, start, budget)?;
+        }
+        let deadline = budget.grant(self.settings.limits.deadline)?;
+        let instance = state.instance.as_mut().expect("started above");
+        let result = f(instance, deadline);
+        self.settle(&mut state, result)
+    }
+
+    /// Brings the guest up to date with the runtime and the node: starts
+    /// its instance if needed, configures it and synchronizes it. Returns
+    /// its updates to existing containers.
+    pub fn resync(
+        &self,
+        start: &StartContext<'_>,
+        budget: &Budget,
+    ) -> Result<Vec<wit::ContainerUpdate>, SlotError> {
+        let mut state = self.state.lock().expect("never poisoned");
+        self.check_enabled(&mut state)?;
+        state.instance = None;
+        self.start(&mut state, start, budget)
+    }
+
+    fn check_enabled(&self, state: &mut SlotState) -> Result<(), SlotError> {
+        if let Some(until) = state.disabled_until {
+            let left = until.saturating_duration_since(Instant::now());
+            if !left.is_zero() {
+                return Err(SlotError::Disabled(left));
+            }
+            state.disabled_until = None;
+            tracing::info!(guest = %self.id(), "guest enabled again");
+        }
+        Ok(())
+    }
+
+    fn start(
+        &self,
+        state: &mut SlotState,
+        start: &StartContext<'_>,
+        budget: &Budget,
+    ) -> Result<Vec<wit::ContainerUpdate>, SlotError> {
+        let instance = self.pre.instantiate();
+        let instance = self.settle(state, instance.map(Ok))?;
+        state.instance = Some(instance);
+        let deadline = budget.grant(self.settings.limits.deadline)?;
+        let instance = state.instance.as_mut().expect("just set");
+        let wanted = instance.configure(deadline, &self.settings.config, start.runtime);
+        let wanted = self.settle(state, wanted)?;
+        let handled = self.pre.handled_events();
+        state.wanted = Some(wanted.map_or(handled, |w| events_from_wit(w).intersect(handled)));
+
+        let (pods, containers) = (start.view)();
+        let deadline = budget.grant(self.settings.limits.deadline)?;
+        let instance = state.instance.as_mut().expect("just set");
+        let updates = instance.synchronize(deadline, &pods, &containers);
+        self.settle(state, updates)
+    }
+
+    /// Turns a call's result into the slot's answer, keeping the books on
+    /// faults.
+    fn settle<T>(&self, state: &mut SlotState, result: CallResult<T>) -> Result<T, SlotError> {
+        match result {
+            Ok(Ok(answer)) => {
+                state.faults = 0;
+                Ok(answer)
+            }
+            Ok(Err(message)) => Err(SlotError::Failed(message)),
+            Err(fault) => {
+                state.instance = None;
+                state.faults += 1;
+                if state.faults >= FAULTS_BEFORE_DISABLE {
+                    let period = disable_period(state.faults);
+                    state.disabled_until = Some(Instant::now() + period);
+                    tracing::error!(guest = %self.id(), faults = state.faults, ?period, "guest disabled after repeated faults");
+                }
+                Err(SlotError::Fault(fault))
+            }
+        }
+    }
+}
+
+fn disable_period(faults: u32) -> Duration {
+    let doublings = faults.saturating_sub(FAULTS_BEFORE_DISABLE).min(16);
+    FIRST_DISABLE
+        .saturating_mul(1 << doublings)
+        .min(MAX_DISABLE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disable_periods_grow_and_stay_bounded() {
+        assert_eq!(disable_period(3), Duration::from_secs(10));
+        assert_eq!(disable_period(4), Duration::from_secs(20));
+        assert_eq!(disable_period(40), MAX_DISABLE);
+    }
+
+    #[test]
+    fn a_spent_budget_grants_nothing() {
+        let budget = Budget::new(Duration::ZERO);
+        assert_eq!(
+            budget.grant(Duration::from_millis(5)),
+            Err(SlotError::NoTime)
+        );
+        let budget = Budget::new(Duration::from_secs(1));
+        assert_eq!(
+            budget.grant(Duration::from_millis(5)),
+            Ok(Duration::from_millis(5))
+        );
+    }
+}

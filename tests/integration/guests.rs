@@ -1,0 +1,64 @@
+//! Guests built from source for the tests: the example plugins and the
+//! test guests, compiled once per test run into `target/test-plugins/`,
+//! and copied by name into a plugin directory of a test's own.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::OnceLock,
+};
+
+use nri_wasm_guest_build::{build_workspace, ensure_target};
+use tempfile::TempDir;
+
+/// Where the built components are.
+pub struct Built {
+    pub examples: PathBuf,
+    pub test_guests: PathBuf,
+}
+
+/// Builds every guest once per test run.
+pub fn built() -> &'static Built {
+    static BUILT: OnceLock<Built> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let out = root.join("target/test-plugins");
+        let target_dir = root.join("target/guests");
+        ensure_target().expect("the wasm32 target is available");
+        let built = Built {
+            examples: out.join("examples"),
+            test_guests: out.join("test-guests"),
+        };
+        build_workspace(
+            &root.join("guest-examples/rust/Cargo.toml"),
+            &target_dir,
+            &built.examples,
+        )
+        .expect("example plugins build");
+        build_workspace(
+            &root.join("tests/guests/Cargo.toml"),
+            &target_dir,
+            &built.test_guests,
+        )
+        .expect("test guests build");
+        built
+    })
+}
+
+/// A plugin directory with the named guests (`NN-name.wasm`, looked up
+/// among the examples, then the test guests) and an optional config.
+pub fn plugin_dir(files: &[&str], config: Option<&str>) -> TempDir {
+    let built = built();
+    let dir = TempDir::new().unwrap();
+    for file in files {
+        let source = [&built.examples, &built.test_guests]
+            .iter()
+            .map(|d| d.join(file))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| panic!("no guest {file} was built"));
+        std::fs::copy(source, dir.path().join(file)).unwrap();
+    }
+    if let Some(config) = config {
+        std::fs::write(dir.path().join("nri-wasm.toml"), config).unwrap();
+    }
+    dir
+}

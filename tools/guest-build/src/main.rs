@@ -1,0 +1,31 @@
+//! `build-guests [OUT_DIR [TEST_OUT_DIR]]`: builds the Rust example
+//! plugins into OUT_DIR (default `target/plugins`), and the test guests
+//! into TEST_OUT_DIR (default `target/test-guests`).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use nri_wasm_guest_build::{build_workspace, ensure_target};
+
+fn main() -> anyhow::Result<()> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut args = std::env::args_os().skip(1).map(PathBuf::from);
+    let out = args.next().unwrap_or_else(|| root.join("target/plugins"));
+    let test_out = args
+        .next()
+        .unwrap_or_else(|| root.join("target/test-guests"));
+    ensure_target()?;
+    let target_dir = root.join("target/guests");
+    let mut built = Vec::new();
+    for (workspace, out) in [("guest-examples/rust", &out), ("tests/guests", &test_out)] {
+        let manifest = root.join(workspace).join("Cargo.toml");
+        built.extend(
+            build_workspace(&manifest, &target_dir, out)
+                .with_context(|| format!("building {workspace}"))?,
+        );
+    }
+    for guest in &built {
+        println!("{}", guest.path.display());
+    }
+    Ok(())
+}
