@@ -4,6 +4,7 @@
 mod bad_frames;
 mod capture;
 mod events;
+mod examples;
 mod guests;
 mod harness;
 mod reconnect;

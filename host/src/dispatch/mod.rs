@@ -30,7 +30,7 @@ use nri_proto::{
     events::{event_name, EventMask, NRI_VERSION},
 };
 use protobuf::{Message, MessageField};
-pub use slot::{Budget, GuestSlot, SlotError, StartContext};
+pub use slot::{Budget, GuestSlot, GuestStats, SlotError, StartContext};
 
 use crate::{
     config::{Config, FailurePolicy},
@@ -201,7 +201,10 @@ impl Inner {
                         reply.updates.into_iter().map(Into::into).collect();
                     let evict: Vec<api::ContainerEviction> =
                         reply.evictions.into_iter().map(Into::into).collect();
-                    check_size(adjust.compute_size() as usize + sizes(&update) + sizes(&evict))?;
+                    check_size(
+                        guest,
+                        adjust.compute_size() as usize + sizes(&update) + sizes(&evict),
+                    )?;
                     merge
                         .apply(&id, &adjust)
                         .map_err(|c| HandlerError(c.to_string()))?;
@@ -257,7 +260,7 @@ impl Inner {
                     reply.updates.into_iter().map(Into::into).collect();
                 let evict: Vec<api::ContainerEviction> =
                     reply.evictions.into_iter().map(Into::into).collect();
-                check_size(sizes(&update) + sizes(&evict))?;
+                check_size(guest, sizes(&update) + sizes(&evict))?;
                 updates
                     .apply(&id, &update, None)
                     .map_err(|e| HandlerError(e.to_string()))?;
@@ -384,13 +387,14 @@ fn sizes<M: Message>(items: &[M]) -> usize {
     items.iter().map(|m| m.compute_size() as usize).sum()
 }
 
-/// A guest's answer beyond [`MAX_ANSWER_BYTES`] is a failure of that guest.
-fn check_size(size: usize) -> Result<(), Step> {
+/// A guest's answer beyond [`MAX_ANSWER_BYTES`] is a fault of that guest.
+fn check_size(guest: &GuestSlot, size: usize) -> Result<(), Step> {
     if size > MAX_ANSWER_BYTES {
-        return Err(Step::Guest(SlotError::Fault(GuestFault::AnswerTooLarge {
+        let fault = GuestFault::AnswerTooLarge {
             size,
             max: MAX_ANSWER_BYTES,
-        })));
+        };
+        return Err(Step::Guest(guest.refuse_answer(fault)));
     }
     Ok(())
 }

@@ -84,6 +84,20 @@ struct SlotState {
     wanted: Option<EventMask>,
     faults: u32,
     disabled_until: Option<Instant>,
+    stats: GuestStats,
+}
+
+/// What happened to a guest so far.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GuestStats {
+    /// Calls that returned an answer or the guest's own error.
+    pub calls: u64,
+    /// Calls that ended in a fault.
+    pub faults: u64,
+    /// Instances created (the first, and one after each fault).
+    pub instances: u64,
+    /// The latest fault.
+    pub last_fault: Option<GuestFault>,
 }
 
 /// A guest in the dispatcher.
@@ -118,6 +132,11 @@ impl GuestSlot {
         &self.pre
     }
 
+    /// What happened to the guest so far.
+    pub fn stats(&self) -> GuestStats {
+        self.state.lock().expect("never poisoned").stats.clone()
+    }
+
     /// Whether the guest handles `event`: it exports an interface for it
     /// and, if it said in configure what it wants, asked for it.
     pub fn subscribed(&self, event: Event) -> bool {
@@ -142,7 +161,23 @@ impl GuestSlot {
         let deadline = budget.grant(self.settings.limits.deadline)?;
         let instance = state.instance.as_mut().expect("started above");
         let result = f(instance, deadline);
-        self.settle(&mut state, result)
+        let answer = self.settle(&mut state, result);
+        if !matches!(answer, Err(SlotError::Fault(_))) {
+            // Only an event served ends a run of faults: a guest that
+            // starts fine and then traps on every event is still disabled.
+            state.faults = 0;
+        }
+        answer
+    }
+
+    /// Treats an answer the host cannot take (too large) as a fault of the
+    /// guest: its instance is discarded and the fault counted.
+    pub fn refuse_answer(&self, fault: GuestFault) -> SlotError {
+        let mut state = self.state.lock().expect("never poisoned");
+        match self.settle::<()>(&mut state, Err(fault)) {
+            Err(err) => err,
+            Ok(()) => unreachable!("settling a fault is an error"),
+        }
     }
 
     /// Brings the guest up to date with the runtime and the node: starts
@@ -177,6 +212,7 @@ impl GuestSlot {
         start: &StartContext<'_>,
         budget: &Budget,
     ) -> Result<Vec<wit::ContainerUpdate>, SlotError> {
+        state.stats.instances += 1;
         let instance = self.pre.instantiate();
         let instance = self.settle(state, instance.map(Ok))?;
         state.instance = Some(instance);
@@ -199,13 +235,18 @@ impl GuestSlot {
     fn settle<T>(&self, state: &mut SlotState, result: CallResult<T>) -> Result<T, SlotError> {
         match result {
             Ok(Ok(answer)) => {
-                state.faults = 0;
+                state.stats.calls += 1;
                 Ok(answer)
             }
-            Ok(Err(message)) => Err(SlotError::Failed(message)),
+            Ok(Err(message)) => {
+                state.stats.calls += 1;
+                Err(SlotError::Failed(message))
+            }
             Err(fault) => {
                 state.instance = None;
                 state.faults += 1;
+                state.stats.faults += 1;
+                state.stats.last_fault = Some(fault.clone());
                 if state.faults >= FAULTS_BEFORE_DISABLE {
                     let period = disable_period(state.faults);
                     state.disabled_until = Some(Instant::now() + period);

@@ -3,8 +3,9 @@
 //! (a key prefixed with `-`) so plugins never have to.
 
 use crate::{
-    ContainerAdjustment, ContainerEviction, ContainerUpdate, CreateReply, Hook, Hooks, LinuxContainerAdjustment,
-    LinuxCpu, LinuxDevice, LinuxMemory, LinuxResources, Mount, PosixRlimit, UpdateReply,
+    ContainerAdjustment, ContainerEviction, ContainerUpdate, CreateReply, Hook, Hooks,
+    LinuxContainerAdjustment, LinuxCpu, LinuxDevice, LinuxMemory, LinuxResources, Mount,
+    PosixRlimit, UpdateReply,
 };
 
 const REMOVAL: &str = "-";
@@ -65,19 +66,25 @@ impl Adjustment {
 
     /// Removes an environment variable.
     pub fn remove_env(mut self, name: &str) -> Self {
-        self.raw().env.push((format!("{REMOVAL}{name}"), String::new()));
+        self.raw()
+            .env
+            .push((format!("{REMOVAL}{name}"), String::new()));
         self
     }
 
     /// Sets an annotation.
     pub fn add_annotation(mut self, key: &str, value: &str) -> Self {
-        self.raw().annotations.push((key.to_string(), value.to_string()));
+        self.raw()
+            .annotations
+            .push((key.to_string(), value.to_string()));
         self
     }
 
     /// Removes an annotation.
     pub fn remove_annotation(mut self, key: &str) -> Self {
-        self.raw().annotations.push((format!("{REMOVAL}{key}"), String::new()));
+        self.raw()
+            .annotations
+            .push((format!("{REMOVAL}{key}"), String::new()));
         self
     }
 
@@ -145,7 +152,10 @@ impl Adjustment {
 
     /// Sets the memory limit in bytes.
     pub fn set_memory_limit(mut self, bytes: i64) -> Self {
-        self.resources().memory.get_or_insert_with(empty_memory).limit = Some(bytes);
+        self.resources()
+            .memory
+            .get_or_insert_with(empty_memory)
+            .limit = Some(bytes);
         self
     }
 
@@ -319,7 +329,10 @@ mod tests {
             .set_memory_limit(1 << 20)
             .into_reply();
         let adjust = reply.adjust.unwrap();
-        assert_eq!(adjust.env, [("A".into(), "1".into()), ("-B".into(), String::new())]);
+        assert_eq!(
+            adjust.env,
+            [("A".into(), "1".into()), ("-B".into(), String::new())]
+        );
         assert_eq!(adjust.annotations[0].0, "-x");
         assert_eq!(adjust.mounts[0].destination, "-/data");
         let memory = adjust.linux.unwrap().resources.unwrap().memory.unwrap();

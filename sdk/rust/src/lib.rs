@@ -66,7 +66,11 @@ pub trait Plugin: Sized + Send + 'static {
     }
 
     /// Every existing pod and container; answers with updates to them.
-    fn synchronize(&mut self, _pods: &[PodSandbox], _containers: &[Container]) -> Result<Vec<ContainerUpdate>, String> {
+    fn synchronize(
+        &mut self,
+        _pods: &[PodSandbox],
+        _containers: &[Container],
+    ) -> Result<Vec<ContainerUpdate>, String> {
         Ok(Vec::new())
     }
 }
@@ -103,7 +107,11 @@ pub trait PodEvents {
 /// Observing containers.
 pub trait ContainerEvents {
     /// A container was created.
-    fn post_create_container(&mut self, _pod: &PodSandbox, _container: &Container) -> Result<(), String> {
+    fn post_create_container(
+        &mut self,
+        _pod: &PodSandbox,
+        _container: &Container,
+    ) -> Result<(), String> {
         Ok(())
     }
     /// A container is starting.
@@ -111,15 +119,27 @@ pub trait ContainerEvents {
         Ok(())
     }
     /// A container started.
-    fn post_start_container(&mut self, _pod: &PodSandbox, _container: &Container) -> Result<(), String> {
+    fn post_start_container(
+        &mut self,
+        _pod: &PodSandbox,
+        _container: &Container,
+    ) -> Result<(), String> {
         Ok(())
     }
     /// A container's resources changed.
-    fn post_update_container(&mut self, _pod: &PodSandbox, _container: &Container) -> Result<(), String> {
+    fn post_update_container(
+        &mut self,
+        _pod: &PodSandbox,
+        _container: &Container,
+    ) -> Result<(), String> {
         Ok(())
     }
     /// A container was removed.
-    fn remove_container(&mut self, _pod: &PodSandbox, _container: &Container) -> Result<(), String> {
+    fn remove_container(
+        &mut self,
+        _pod: &PodSandbox,
+        _container: &Container,
+    ) -> Result<(), String> {
         Ok(())
     }
 }
@@ -128,7 +148,11 @@ pub trait ContainerEvents {
 pub trait Adjuster {
     /// A container is being created; `container` is as the runtime and the
     /// plugins before this one left it.
-    fn create_container(&mut self, _pod: &PodSandbox, _container: &Container) -> Result<Adjustment, String> {
+    fn create_container(
+        &mut self,
+        _pod: &PodSandbox,
+        _container: &Container,
+    ) -> Result<Adjustment, String> {
         Ok(Adjustment::new())
     }
     /// A container's resources are being updated.
@@ -141,7 +165,11 @@ pub trait Adjuster {
         Ok(Updates::new())
     }
     /// A container is stopping.
-    fn stop_container(&mut self, _pod: &PodSandbox, _container: &Container) -> Result<Updates, String> {
+    fn stop_container(
+        &mut self,
+        _pod: &PodSandbox,
+        _container: &Container,
+    ) -> Result<Updates, String> {
         Ok(Updates::new())
     }
 }
@@ -180,8 +208,13 @@ pub mod __private {
     pub use std::sync::Mutex;
 
     /// The plugin of this instance, set by configure.
-    pub fn with<T, R>(slot: &Mutex<Option<T>>, f: impl FnOnce(&mut T) -> Result<R, String>) -> Result<R, String> {
-        let mut guard = slot.lock().map_err(|_| "plugin state is poisoned".to_string())?;
+    pub fn with<T, R>(
+        slot: &Mutex<Option<T>>,
+        f: impl FnOnce(&mut T) -> Result<R, String>,
+    ) -> Result<R, String> {
+        let mut guard = slot
+            .lock()
+            .map_err(|_| "plugin state is poisoned".to_string())?;
         match guard.as_mut() {
             Some(plugin) => f(plugin),
             None => Err("plugin called before configure".to_string()),
@@ -334,6 +367,8 @@ macro_rules! export {
             $crate::export!(@adjuster $ty, Exports, PLUGIN, $($role),+);
             $crate::export!(@validator $ty, Exports, PLUGIN, $($role),+);
 
+            // Only a Wasm build exports (native builds serve unit tests).
+            #[cfg(target_arch = "wasm32")]
             $crate::bindings::__export_world!(Exports with_types_in $crate::bindings);
         };
     };

@@ -4,7 +4,10 @@ use crate::{Container, PodSandbox};
 
 /// The value of `key` in a list of key-value pairs.
 pub fn pairs_get<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 /// Lookups on a container.
@@ -27,7 +30,9 @@ impl ContainerExt for Container {
     }
 
     fn env_var(&self, name: &str) -> Option<&str> {
-        self.env.iter().find_map(|e| e.strip_prefix(name)?.strip_prefix('='))
+        self.env
+            .iter()
+            .find_map(|e| e.strip_prefix(name)?.strip_prefix('='))
     }
 }
 

@@ -1,6 +1,7 @@
 //! `build-guests [OUT_DIR [TEST_OUT_DIR]]`: builds the Rust example
 //! plugins into OUT_DIR (default `target/plugins`), and the test guests
-//! into TEST_OUT_DIR (default `target/test-guests`).
+//! into TEST_OUT_DIR (default `target/test-guests`). The examples'
+//! configuration, `guest-examples/nri-wasm.toml`, is copied beside them.
 
 use std::path::PathBuf;
 
@@ -24,6 +25,9 @@ fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("building {workspace}"))?,
         );
     }
+    let config = root.join("guest-examples/nri-wasm.toml");
+    std::fs::copy(&config, out.join("nri-wasm.toml"))
+        .with_context(|| format!("copying {}", config.display()))?;
     for guest in &built {
         println!("{}", guest.path.display());
     }

@@ -6,8 +6,8 @@
 //! names (`CreateContainer,RemoveContainer`); empty means all.
 
 use nri_wasm_sdk::{
-    export, log, Container, ContainerEvents, ContainerExt, Events, Level, LinuxResources, Plugin, PodEvents,
-    PodSandbox, RuntimeInfo, ValidateRequest, Validator,
+    export, log, Container, ContainerEvents, ContainerExt, Events, Level, LinuxResources, Plugin,
+    PodEvents, PodSandbox, RuntimeInfo, ValidateRequest, Validator,
 };
 
 /// The logger and the events it was asked to log.
@@ -34,17 +34,29 @@ pub fn parse_events(config: &str) -> Result<Events, String> {
             other => return Err(format!("unknown event {other:?} in logger configuration")),
         };
     }
-    Ok(if events.is_empty() { Events::all() } else { events })
+    Ok(if events.is_empty() {
+        Events::all()
+    } else {
+        events
+    })
 }
 
 /// One log line about a container.
 pub fn describe(event: &str, pod: &PodSandbox, container: &Container) -> String {
-    let image = container.annotation("io.kubernetes.cri.image-name").unwrap_or("?");
-    format!("{event}: {}/{} container {} ({}), image {image}", pod.namespace, pod.name, container.name, container.id)
+    let image = container
+        .annotation("io.kubernetes.cri.image-name")
+        .unwrap_or("?");
+    format!(
+        "{event}: {}/{} container {} ({}), image {image}",
+        pod.namespace, pod.name, container.name, container.id
+    )
 }
 
 fn pod_line(event: &str, pod: &PodSandbox) -> Result<(), String> {
-    log(Level::Info, &format!("{event}: pod {}/{} ({})", pod.namespace, pod.name, pod.id));
+    log(
+        Level::Info,
+        &format!("{event}: pod {}/{} ({})", pod.namespace, pod.name, pod.id),
+    );
     Ok(())
 }
 
@@ -56,7 +68,13 @@ fn container_line(event: &str, pod: &PodSandbox, container: &Container) -> Resul
 impl Plugin for Logger {
     fn configure(config: &str, runtime: &RuntimeInfo) -> Result<Self, String> {
         let events = parse_events(config)?;
-        log(Level::Info, &format!("logging for {} {} (NRI {})", runtime.name, runtime.version, runtime.nri_version));
+        log(
+            Level::Info,
+            &format!(
+                "logging for {} {} (NRI {})",
+                runtime.name, runtime.version, runtime.nri_version
+            ),
+        );
         Ok(Logger { events })
     }
 
@@ -64,8 +82,19 @@ impl Plugin for Logger {
         self.events
     }
 
-    fn synchronize(&mut self, pods: &[PodSandbox], containers: &[Container]) -> Result<Vec<nri_wasm_sdk::ContainerUpdate>, String> {
-        log(Level::Info, &format!("Synchronize: {} pods, {} containers", pods.len(), containers.len()));
+    fn synchronize(
+        &mut self,
+        pods: &[PodSandbox],
+        containers: &[Container],
+    ) -> Result<Vec<nri_wasm_sdk::ContainerUpdate>, String> {
+        log(
+            Level::Info,
+            &format!(
+                "Synchronize: {} pods, {} containers",
+                pods.len(),
+                containers.len()
+            ),
+        );
         Ok(Vec::new())
     }
 }
@@ -74,7 +103,12 @@ impl PodEvents for Logger {
     fn run_pod_sandbox(&mut self, pod: &PodSandbox) -> Result<(), String> {
         pod_line("RunPodSandbox", pod)
     }
-    fn update_pod_sandbox(&mut self, pod: &PodSandbox, _: Option<&LinuxResources>, _: Option<&LinuxResources>) -> Result<(), String> {
+    fn update_pod_sandbox(
+        &mut self,
+        pod: &PodSandbox,
+        _: Option<&LinuxResources>,
+        _: Option<&LinuxResources>,
+    ) -> Result<(), String> {
         pod_line("UpdatePodSandbox", pod)
     }
     fn post_update_pod_sandbox(&mut self, pod: &PodSandbox) -> Result<(), String> {
@@ -108,9 +142,20 @@ impl ContainerEvents for Logger {
 
 impl Validator for Logger {
     fn validate(&mut self, request: &ValidateRequest) -> Result<(), String> {
-        let plugins: Vec<String> = request.plugins.iter().map(|p| format!("{}-{}", p.index, p.name)).collect();
-        container_line("ValidateContainerAdjustment", &request.pod, &request.container)?;
-        log(Level::Info, &format!("  adjusted by: {}", plugins.join(", ")));
+        let plugins: Vec<String> = request
+            .plugins
+            .iter()
+            .map(|p| format!("{}-{}", p.index, p.name))
+            .collect();
+        container_line(
+            "ValidateContainerAdjustment",
+            &request.pod,
+            &request.container,
+        )?;
+        log(
+            Level::Info,
+            &format!("  adjusted by: {}", plugins.join(", ")),
+        );
         Ok(())
     }
 }

@@ -3,7 +3,9 @@
 //! sets as env COUNT. A container named `crash` makes it panic, so tests
 //! can see the host rebuild and resynchronize it.
 
-use nri_wasm_sdk::{export, Adjuster, Adjustment, Container, ContainerUpdate, Plugin, PodSandbox, RuntimeInfo};
+use nri_wasm_sdk::{
+    export, Adjuster, Adjustment, Container, ContainerUpdate, Plugin, PodSandbox, RuntimeInfo,
+};
 
 pub struct Counter {
     known: usize,
@@ -14,7 +16,11 @@ impl Plugin for Counter {
         Ok(Counter { known: 0 })
     }
 
-    fn synchronize(&mut self, _: &[PodSandbox], containers: &[Container]) -> Result<Vec<ContainerUpdate>, String> {
+    fn synchronize(
+        &mut self,
+        _: &[PodSandbox],
+        containers: &[Container],
+    ) -> Result<Vec<ContainerUpdate>, String> {
         self.known = containers.len();
         Ok(Vec::new())
     }

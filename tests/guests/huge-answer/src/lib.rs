@@ -12,7 +12,9 @@ impl Plugin for Guest {
 impl Adjuster for Guest {
     fn create_container(&mut self, _: &PodSandbox, _: &Container) -> Result<Adjustment, String> {
         let value = "x".repeat(100);
-        Ok((0..40_000).fold(Adjustment::new(), |a, i| a.add_env(&format!("HUGE_{i}"), &value)))
+        Ok((0..40_000).fold(Adjustment::new(), |a, i| {
+            a.add_env(&format!("HUGE_{i}"), &value)
+        }))
     }
 }
 
