@@ -2,11 +2,13 @@
 //! raw peers, over real unix sockets.
 
 mod bad_frames;
+mod cache;
 mod capture;
 mod events;
 mod examples;
 mod guests;
 mod harness;
+mod loading;
 mod reconnect;
 mod replay;
 mod sandbox;

@@ -1,0 +1,102 @@
+//! Loading the plugin directory: files that cannot be guests are refused
+//! with their name and the reason, and the others load.
+
+use nri_wasm::runtime::{
+    loader::{load_plugins, open_dir},
+    CompileCache, GuestLimits, WasmEngine,
+};
+
+use crate::guests::plugin_dir;
+
+#[test]
+fn bad_plugin_files_are_refused_with_file_and_reason_and_the_rest_load() {
+    let plugins = plugin_dir(&["10-logger.wasm"], None);
+    let write =
+        |name: &str, bytes: &[u8]| std::fs::write(plugins.path().join(name), bytes).unwrap();
+    write("20-garbage.wasm", b"this is not wasm");
+    write("30-core.wasm", b"\0asm\x01\0\0\0");
+    write("noindex.wasm", b"\0asm\x01\0\0\0");
+    write("README.md", b"ignored: not a .wasm file");
+    std::fs::copy(
+        plugins.path().join("10-logger.wasm"),
+        plugins.path().join("40-logger.wasm"),
+    )
+    .unwrap();
+
+    let engine = WasmEngine::new().unwrap();
+    let cache = CompileCache::new(engine.engine(), None);
+    let dir = open_dir(plugins.path()).unwrap();
+    let report = load_plugins(&engine, &cache, &dir, plugins.path(), |_| {
+        GuestLimits::default()
+    })
+    .unwrap();
+
+    let loaded: Vec<String> = report.guests.iter().map(|g| g.id().to_string()).collect();
+    assert_eq!(loaded, ["10-logger"]);
+    let refused: Vec<(String, String)> = report
+        .refused
+        .iter()
+        .map(|r| {
+            (
+                r.file.file_name().unwrap().to_string_lossy().into_owned(),
+                r.reason.clone(),
+            )
+        })
+        .collect();
+    let reason = |file: &str| {
+        refused
+            .iter()
+            .find(|(f, _)| f == file)
+            .map(|(_, r)| r.as_str())
+            .unwrap_or("")
+    };
+    assert!(
+        reason("20-garbage.wasm").starts_with("is not a valid Wasm component:"),
+        "{refused:?}"
+    );
+    assert!(
+        reason("30-core.wasm").starts_with("is a core Wasm module, not a component"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        reason("noindex.wasm"),
+        "not named NN-name.wasm (NN: two-digit index)"
+    );
+    assert_eq!(
+        reason("40-logger.wasm"),
+        "name \"logger\" is already taken by 10-logger"
+    );
+    assert_eq!(refused.len(), 4);
+}
+
+#[test]
+fn a_component_of_another_world_is_refused_naming_what_it_misses() {
+    // The deny-all world: a guest importing anything but nri:plugin/log.
+    let wat = r#"(component
+        (import "wasi:cli/environment@0.2.0" (instance (export "get-arguments" (func (result (list string))))))
+    )"#;
+    let plugins = plugin_dir(&[], None);
+    let component = wat::parse_str(wat).unwrap();
+    std::fs::write(plugins.path().join("10-wasi.wasm"), component).unwrap();
+    std::fs::write(
+        plugins.path().join("20-empty.wasm"),
+        wat::parse_str("(component)").unwrap(),
+    )
+    .unwrap();
+
+    let engine = WasmEngine::new().unwrap();
+    let cache = CompileCache::new(engine.engine(), None);
+    let dir = open_dir(plugins.path()).unwrap();
+    let report = load_plugins(&engine, &cache, &dir, plugins.path(), |_| {
+        GuestLimits::default()
+    })
+    .unwrap();
+    assert!(report.guests.is_empty());
+    let reasons: Vec<&str> = report.refused.iter().map(|r| r.reason.as_str()).collect();
+    assert!(
+        reasons[0].starts_with("does not fit the nri:plugin world:")
+            && reasons[0].contains("wasi:cli/environment@0.2.0"),
+        "{reasons:?}"
+    );
+    assert_eq!(reasons[1], "does not fit the nri:plugin world: exports none of the nri:plugin@0.1.0 interfaces (lifecycle, pod-events, container-events, adjuster, validator)");
+}
