@@ -1,11 +1,27 @@
 #!/usr/bin/env bash
-# The test command: formatting, lints and every test of the workspace.
-# Installs what it needs; works on a fresh machine with rustup.
+# The test command: formatting, lints and every test, of the host workspace
+# and of the guests (the SDK, the examples, the test guests). Installs what
+# it needs; works on a fresh machine with rustup.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+rustup target add wasm32-unknown-unknown
+
+guest_workspaces=(sdk/rust guest-examples/rust tests/guests)
 
 cargo fmt --all -- --check
+for ws in "${guest_workspaces[@]}"; do
+    cargo fmt --manifest-path "$ws/Cargo.toml" --all -- --check
+done
+
 cargo clippy --workspace --all-targets --locked -- -D warnings
+for ws in "${guest_workspaces[@]}"; do
+    cargo clippy --manifest-path "$ws/Cargo.toml" --locked --target wasm32-unknown-unknown -- -D warnings
+done
+
+# Guest unit tests run natively; the integration tests build the guests
+# for wasm32 themselves and run them in the host.
+cargo test --manifest-path sdk/rust/Cargo.toml --locked
+cargo test --manifest-path guest-examples/rust/Cargo.toml --locked
 cargo test --workspace --locked

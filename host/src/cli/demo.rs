@@ -1,8 +1,9 @@
-//! `nri-wasm demo`: starts the embedded runtime simulator, registers the
-//! daemon with it over a real unix socket, plays a pod and container
-//! lifecycle, and prints what happened. Needs no container runtime.
+//! `nri-wasm demo`: starts the embedded runtime simulator, loads the guests
+//! of a plugin directory, registers with the simulator over a real unix
+//! socket, plays a pod and container lifecycle, and prints what the guests
+//! changed. Needs no container runtime.
 
-use std::{sync::Arc, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::{bail, Context};
 use clap::Args;
@@ -10,15 +11,24 @@ use nri_proto::api::{Container, PodSandbox};
 use nri_sim::{SimConfig, Simulator};
 use tokio_util::sync::CancellationToken;
 
+use super::{load_guests, GuestSource};
 use crate::{
     dispatch::Dispatcher,
     protocol::{self, Backoff, PluginConfig, PluginIdentity, RuntimeLink},
 };
 
 /// Run a self-contained demonstration against the embedded runtime
-/// simulator.
+/// simulator, with the guests of a plugin directory (build the examples
+/// with scripts/build-guests.sh).
 #[derive(Debug, Args)]
 pub struct DemoArgs {
+    /// Directory of `NN-name.wasm` guests.
+    #[arg(long, default_value = "target/plugins")]
+    plugins: PathBuf,
+    /// Configuration file [default: nri-wasm.toml in the plugin directory,
+    /// if there is one].
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Simulate this runtime: containerd-2.3, containerd-2.0 or cri-o-1.36.
     #[arg(long, default_value = "containerd-2.3")]
     runtime: String,
@@ -29,7 +39,13 @@ const REGISTRATION_WAIT: Duration = Duration::from_secs(5);
 pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("nri-wasm-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let socket = nri_sim::socket_in(&dir);
+    let result = run_demo(&args, &dir).await;
+    std::fs::remove_dir_all(&dir).ok();
+    result
+}
+
+async fn run_demo(args: &DemoArgs, dir: &std::path::Path) -> anyhow::Result<()> {
+    let socket = nri_sim::socket_in(dir);
     let config = match args.runtime.as_str() {
         "containerd-2.3" => SimConfig::containerd_2_3(socket.clone()),
         "containerd-2.0" => SimConfig::containerd_2_0(socket.clone()),
@@ -38,6 +54,18 @@ pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             bail!("unknown runtime {other:?}: use containerd-2.3, containerd-2.0 or cri-o-1.36")
         }
     };
+    let source = GuestSource {
+        plugins: args.plugins.clone(),
+        config: args.config.clone(),
+        cache_dir: dir.join("cache"),
+    };
+    let dispatcher = Arc::new(load_guests(&source)?);
+    let ids: Vec<String> = dispatcher
+        .guests()
+        .iter()
+        .map(|g| g.id().to_string())
+        .collect();
+    println!("guests in {}: {}", args.plugins.display(), ids.join(", "));
     println!(
         "simulated runtime: {} {} on {}",
         config.runtime_name,
@@ -48,12 +76,11 @@ pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         .await
         .context("starting the simulator")?;
     sim.preload(
-        vec![pod("existing")],
+        vec![pod("kube-system", "existing")],
         vec![container("existing", "sleeper")],
     );
 
     let identity = PluginIdentity::new("nri-wasm", "50")?;
-    let dispatcher = Arc::new(Dispatcher::default());
     let stop = CancellationToken::new();
     let daemon = tokio::spawn(protocol::run_plugin(
         PluginConfig {
@@ -65,63 +92,143 @@ pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         RuntimeLink::default(),
         stop.clone(),
     ));
-    if !sim
+    let registered = sim
         .wait_for_plugin(&identity.to_string(), REGISTRATION_WAIT)
-        .await
-    {
-        bail!("nri-wasm did not register with the simulator within {REGISTRATION_WAIT:?}");
-    }
-    for plugin in sim.plugins().await {
-        println!(
-            "registered: {} subscribed to {}",
-            plugin.id(),
-            plugin.events
-        );
-    }
-    let result = play_lifecycle(&sim, &dispatcher).await;
+        .await;
+    let result = if registered {
+        for plugin in sim.plugins().await {
+            println!(
+                "registered as {}, subscribed to {}",
+                plugin.id(),
+                plugin.events
+            );
+        }
+        play_lifecycle(&sim, &dispatcher).await
+    } else {
+        Err(anyhow::anyhow!(
+            "nri-wasm did not register with the simulator within {REGISTRATION_WAIT:?}"
+        ))
+    };
     stop.cancel();
     daemon.await.ok();
     sim.stop().await;
-    std::fs::remove_dir_all(&dir).ok();
     result
 }
 
 async fn play_lifecycle(sim: &Simulator, dispatcher: &Dispatcher) -> anyhow::Result<()> {
-    sim.run_pod_sandbox(pod("web")).await?;
-    println!("RunPodSandbox web");
-    let created = sim.create_container(container("web", "nginx")).await?;
-    println!(
-        "CreateContainer web/nginx: env {:?}, annotations {}",
-        created.env,
-        created.annotations.len()
-    );
-    let id = created.id.clone();
-    sim.post_create_container(&id).await?;
-    sim.start_container(&id).await?;
-    println!("StartContainer web/nginx");
-    let view = dispatcher.view();
-    println!(
-        "nri-wasm sees {} pods and {} containers",
-        view.pods().count(),
-        view.containers().count()
-    );
-    sim.stop_container(&id).await?;
-    sim.remove_container(&id).await?;
+    let web = annotated_pod();
+    println!("\nRunPodSandbox default/web, annotated for rlimits, a device and hooks");
+    sim.run_pod_sandbox(web).await?;
+
+    let requested = container("web", "nginx");
+    println!("CreateContainer web/nginx:");
+    match sim.create_container(requested.clone()).await {
+        Ok(created) => {
+            let changes = describe_changes(&requested, &created);
+            if changes.is_empty() {
+                println!("  no change");
+            }
+            for change in changes {
+                println!("  {change}");
+            }
+        }
+        Err(err) => println!("  refused by the runtime: {err}"),
+    }
+    let id = requested.id.clone();
+    if sim.container(&id).is_some() {
+        sim.post_create_container(&id).await?;
+        sim.start_container(&id).await?;
+        sim.stop_container(&id).await?;
+        sim.remove_container(&id).await?;
+        println!("StartContainer, StopContainer, RemoveContainer web/nginx");
+    }
     sim.stop_pod_sandbox("web").await?;
     sim.remove_pod_sandbox("web").await?;
-    println!("stopped and removed web");
+    println!("StopPodSandbox, RemovePodSandbox default/web\n");
+
+    println!("guest calls:");
+    for guest in dispatcher.guests().iter() {
+        let stats = guest.stats();
+        println!(
+            "  {}: {} calls, {} faults; handles {}",
+            guest.id(),
+            stats.calls,
+            stats.faults,
+            guest.events()
+        );
+    }
     if let Some(dropped) = sim.dropped().first() {
         bail!("the runtime dropped {}: {}", dropped.plugin, dropped.reason);
     }
     Ok(())
 }
 
-fn pod(name: &str) -> PodSandbox {
+/// What the guests changed, one line per change.
+fn describe_changes(before: &Container, after: &Container) -> Vec<String> {
+    let mut lines = Vec::new();
+    for env in after.env.iter().filter(|e| !before.env.contains(e)) {
+        lines.push(format!("+ env {env}"));
+    }
+    let mut annotations: Vec<_> = after
+        .annotations
+        .iter()
+        .filter(|(k, v)| before.annotations.get(*k) != Some(*v))
+        .collect();
+    annotations.sort();
+    for (key, value) in annotations {
+        lines.push(format!("+ annotation {key}={value}"));
+    }
+    for r in &after.rlimits {
+        lines.push(format!(
+            "+ rlimit {} soft {} hard {}",
+            r.type_, r.soft, r.hard
+        ));
+    }
+    for d in after.linux.devices.iter() {
+        lines.push(format!(
+            "+ device {} ({} {}:{})",
+            d.path, d.type_, d.major, d.minor
+        ));
+    }
+    for d in &after.CDI_devices {
+        lines.push(format!("+ CDI device {}", d.name));
+    }
+    if let Some(hooks) = after.hooks.as_ref() {
+        for hook in &hooks.create_runtime {
+            lines.push(format!(
+                "+ createRuntime hook {} {:?}",
+                hook.path, hook.args
+            ));
+        }
+    }
+    lines
+}
+
+fn annotated_pod() -> PodSandbox {
+    let mut web = pod("default", "web");
+    let annotations = [
+        (
+            "ulimits.noderesource.dev/container.nginx",
+            "- type: RLIMIT_NOFILE\n  soft: 1024\n  hard: 4096\n",
+        ),
+        (
+            "devices.noderesource.dev/container.nginx",
+            "- path: /dev/nri-null\n  type: c\n  major: 1\n  minor: 3\n",
+        ),
+        ("hook-injector.nri-wasm.io/inject", "true"),
+    ];
+    for (key, value) in annotations {
+        web.annotations.insert(key.into(), value.into());
+    }
+    web
+}
+
+fn pod(namespace: &str, name: &str) -> PodSandbox {
     PodSandbox {
         id: name.to_string(),
         name: name.to_string(),
         uid: format!("{name}-uid"),
-        namespace: "default".into(),
+        namespace: namespace.into(),
         labels: [("app".to_string(), name.to_string())].into(),
         ..Default::default()
     }

@@ -24,14 +24,14 @@ use crate::{
 pub struct GuestSource {
     /// Directory of `NN-name.wasm` guests.
     #[arg(long, default_value = "/etc/nri-wasm/plugins")]
-    plugins: PathBuf,
+    pub(crate) plugins: PathBuf,
     /// Configuration file [default: nri-wasm.toml in the plugin directory,
     /// if there is one].
     #[arg(long)]
-    config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// Directory for compiled guests, so restarts compile nothing.
     #[arg(long, default_value = "/var/cache/nri-wasm")]
-    cache_dir: PathBuf,
+    pub(crate) cache_dir: PathBuf,
 }
 
 /// Name of the configuration file looked for in the plugin directory.

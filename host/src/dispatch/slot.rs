@@ -137,12 +137,16 @@ impl GuestSlot {
         self.state.lock().expect("never poisoned").stats.clone()
     }
 
-    /// Whether the guest handles `event`: it exports an interface for it
-    /// and, if it said in configure what it wants, asked for it.
-    pub fn subscribed(&self, event: Event) -> bool {
+    /// The events the guest handles: those it exports an interface for,
+    /// narrowed to what it asked for in configure, once it was asked.
+    pub fn events(&self) -> EventMask {
         let state = self.state.lock().expect("never poisoned");
-        let events = state.wanted.unwrap_or_else(|| self.pre.handled_events());
-        events.contains(event)
+        state.wanted.unwrap_or_else(|| self.pre.handled_events())
+    }
+
+    /// Whether the guest handles `event`.
+    pub fn subscribed(&self, event: Event) -> bool {
+        self.events().contains(event)
     }
 
     /// Calls the guest: starts its instance first if it has none, and
