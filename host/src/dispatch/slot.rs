@@ -1,9 +1,11 @@
 //! One guest as the dispatcher keeps it: its compiled form, its settings,
 //! and its running instance, which is rebuilt after a fault and brought up
 //! to date (configure, synchronize) before its next event. A guest that
-//! faults again and again is disabled for a growing while.
+//! faults again and again (three times within a minute) is disabled for a
+//! while that doubles each time it happens again.
 
 use std::{
+    collections::VecDeque,
     sync::Mutex,
     time::{Duration, Instant},
 };
@@ -18,8 +20,11 @@ use crate::{
     },
 };
 
-/// Consecutive faults after which a guest is disabled.
-pub const FAULTS_BEFORE_DISABLE: u32 = 3;
+/// Faults within [`FAULT_WINDOW`] after which a guest is disabled.
+pub const FAULTS_BEFORE_DISABLE: usize = 3;
+/// The window in which faults are counted. A guest that goes this long
+/// without a fault starts over with the shortest disable period.
+pub const FAULT_WINDOW: Duration = Duration::from_secs(60);
 /// First disable period; it doubles with each further fault.
 pub const FIRST_DISABLE: Duration = Duration::from_secs(10);
 /// Longest disable period.
@@ -82,7 +87,11 @@ struct SlotState {
     instance: Option<GuestInstance>,
     /// Events the guest asked for in configure.
     wanted: Option<EventMask>,
-    faults: u32,
+    /// Faults within the last [`FAULT_WINDOW`].
+    recent_faults: VecDeque<Instant>,
+    /// Times disabled since the last quiet window.
+    disables: u32,
+    last_fault_at: Option<Instant>,
     disabled_until: Option<Instant>,
     stats: GuestStats,
 }
@@ -165,13 +174,7 @@ impl GuestSlot {
         let deadline = budget.grant(self.settings.limits.deadline)?;
         let instance = state.instance.as_mut().expect("started above");
         let result = f(instance, deadline);
-        let answer = self.settle(&mut state, result);
-        if !matches!(answer, Err(SlotError::Fault(_))) {
-            // Only an event served ends a run of faults: a guest that
-            // starts fine and then traps on every event is still disabled.
-            state.faults = 0;
-        }
-        answer
+        self.settle(&mut state, result)
     }
 
     /// Treats an answer the host cannot take (too large) as a fault of the
@@ -248,13 +251,10 @@ impl GuestSlot {
             }
             Err(fault) => {
                 state.instance = None;
-                state.faults += 1;
                 state.stats.faults += 1;
                 state.stats.last_fault = Some(fault.clone());
-                if state.faults >= FAULTS_BEFORE_DISABLE {
-                    let period = disable_period(state.faults);
-                    state.disabled_until = Some(Instant::now() + period);
-                    tracing::error!(guest = %self.id(), faults = state.faults, ?period, "guest disabled after repeated faults");
+                if let Some(period) = state.count_fault(Instant::now()) {
+                    tracing::error!(guest = %self.id(), ?period, "guest disabled after repeated faults");
                 }
                 Err(SlotError::Fault(fault))
             }
@@ -262,8 +262,34 @@ impl GuestSlot {
     }
 }
 
-fn disable_period(faults: u32) -> Duration {
-    let doublings = faults.saturating_sub(FAULTS_BEFORE_DISABLE).min(16);
+impl SlotState {
+    /// Counts a fault at `now`. Returns how long the guest is disabled,
+    /// when there were too many faults lately.
+    fn count_fault(&mut self, now: Instant) -> Option<Duration> {
+        let quiet = self
+            .last_fault_at
+            .is_none_or(|last| now.duration_since(last) > FAULT_WINDOW);
+        if quiet {
+            self.disables = 0;
+        }
+        self.last_fault_at = Some(now);
+        self.recent_faults
+            .retain(|t| now.duration_since(*t) <= FAULT_WINDOW);
+        self.recent_faults.push_back(now);
+        if self.recent_faults.len() < FAULTS_BEFORE_DISABLE {
+            return None;
+        }
+        self.recent_faults.clear();
+        self.disables += 1;
+        let period = disable_period(self.disables);
+        self.disabled_until = Some(now + period);
+        Some(period)
+    }
+}
+
+/// How long the `n`th disable in a row lasts.
+fn disable_period(n: u32) -> Duration {
+    let doublings = n.saturating_sub(1).min(16);
     FIRST_DISABLE
         .saturating_mul(1 << doublings)
         .min(MAX_DISABLE)
@@ -275,9 +301,34 @@ mod tests {
 
     #[test]
     fn disable_periods_grow_and_stay_bounded() {
-        assert_eq!(disable_period(3), Duration::from_secs(10));
-        assert_eq!(disable_period(4), Duration::from_secs(20));
+        assert_eq!(disable_period(1), Duration::from_secs(10));
+        assert_eq!(disable_period(2), Duration::from_secs(20));
         assert_eq!(disable_period(40), MAX_DISABLE);
+    }
+
+    #[test]
+    fn three_faults_within_a_minute_disable_and_repeat_offences_double() {
+        let start = Instant::now();
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        let mut state = SlotState::default();
+        // Spread out: never three within the window.
+        for secs in [0, 40, 80, 120] {
+            assert_eq!(state.count_fault(at(secs)), None);
+        }
+        assert_eq!(state.count_fault(at(130)), Some(Duration::from_secs(10)));
+        for secs in [141, 142, 143] {
+            state.count_fault(at(secs));
+        }
+        assert_eq!(state.disables, 2);
+        assert_eq!(
+            state.disabled_until,
+            Some(at(143) + Duration::from_secs(20))
+        );
+        // After a quiet minute the next disable is short again.
+        for secs in [300, 301] {
+            assert_eq!(state.count_fault(at(secs)), None);
+        }
+        assert_eq!(state.count_fault(at(302)), Some(Duration::from_secs(10)));
     }
 
     #[test]

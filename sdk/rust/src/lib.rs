@@ -6,7 +6,7 @@
 //! nothing, so a plugin writes only what it uses. [`export!`] turns it into
 //! the component's exports and tells the host which events it handles:
 //!
-//! ```ignore
+//! ```no_run
 //! use nri_wasm_sdk::{export, Adjuster, Adjustment, Container, Plugin, PodSandbox, RuntimeInfo};
 //!
 //! struct Hello;
