@@ -24,7 +24,10 @@ use std::{
 
 use serde::{de::Error as _, Deserialize, Deserializer};
 
-use crate::runtime::GuestLimits;
+use crate::{
+    grants::{Grants, ReadGrants, Scope},
+    runtime::GuestLimits,
+};
 
 /// What happens to an event when a guest fails it (trap, deadline, memory
 /// cap, an error of its own).
@@ -48,6 +51,12 @@ pub struct GuestSettings {
     pub failure_policy: FailurePolicy,
     /// Its configuration string, given to `configure`.
     pub config: String,
+    /// What it may change.
+    pub grants: Grants,
+    /// What it may read.
+    pub read: ReadGrants,
+    /// Which pods it is called for.
+    pub scope: Scope,
 }
 
 /// The validated configuration.
@@ -85,7 +94,26 @@ struct RawConfig {
     #[serde(default)]
     defaults: RawGuestSettings,
     #[serde(default)]
-    plugins: BTreeMap<String, RawGuestSettings>,
+    plugins: BTreeMap<String, RawPluginSettings>,
+}
+
+/// A plugin's section: the settings of `[defaults]`, and grants, which
+/// only a plugin's own section can give.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawPluginSettings {
+    #[serde(default, deserialize_with = "size")]
+    memory_limit: Option<usize>,
+    #[serde(default, deserialize_with = "duration")]
+    deadline: Option<Duration>,
+    failure_policy: Option<FailurePolicy>,
+    config: Option<String>,
+    #[serde(default)]
+    grants: Grants,
+    #[serde(default)]
+    read: ReadGrants,
+    #[serde(default)]
+    scope: Scope,
 }
 
 #[derive(Default, Deserialize)]
@@ -166,6 +194,9 @@ impl RawGuestSettings {
             },
             failure_policy: self.failure_policy.unwrap_or(base.failure_policy),
             config: self.config.clone().unwrap_or_else(|| base.config.clone()),
+            grants: Grants::default(),
+            read: ReadGrants::default(),
+            scope: Scope::default(),
         }
     }
 }
@@ -191,7 +222,21 @@ impl Config {
         let plugins = raw
             .plugins
             .iter()
-            .map(|(name, settings)| (name.clone(), settings.over(&defaults)))
+            .map(|(name, plugin)| {
+                let settings = RawGuestSettings {
+                    memory_limit: plugin.memory_limit,
+                    deadline: plugin.deadline,
+                    failure_policy: plugin.failure_policy,
+                    config: plugin.config.clone(),
+                };
+                let settings = GuestSettings {
+                    grants: plugin.grants.clone(),
+                    read: plugin.read.clone(),
+                    scope: plugin.scope.clone(),
+                    ..settings.over(&defaults)
+                };
+                (name.clone(), settings)
+            })
             .collect();
         Ok(Config { defaults, plugins })
     }

@@ -14,6 +14,7 @@
 pub mod cli;
 pub mod config;
 pub mod dispatch;
+pub mod grants;
 pub mod observe;
 pub mod protocol;
 pub mod runtime;

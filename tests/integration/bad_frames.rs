@@ -4,12 +4,7 @@
 //! The peer here is a raw socket, not the simulator, so that it can put
 //! any bytes on the wire.
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::time::Duration;
 
 use nri_proto::ttrpc_frame::{TtrpcHeader, TTRPC_HEADER_LEN};
 use tempfile::TempDir;
@@ -19,64 +14,9 @@ use tokio::{
     time::timeout,
 };
 
+use crate::daemon::Daemon;
+
 const WAIT: Duration = Duration::from_secs(5);
-
-/// The `nri-wasm run` process, its log lines collected as they come.
-struct Daemon {
-    child: Child,
-    log: Arc<Mutex<String>>,
-}
-
-impl Daemon {
-    fn start(socket: &std::path::Path, plugins: &std::path::Path) -> Daemon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nri-wasm"))
-            .args(["run", "--socket"])
-            .arg(socket)
-            .arg("--plugins")
-            .arg(plugins)
-            .env("NRI_WASM_LOG", "info")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("nri-wasm starts");
-        let log = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().unwrap();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        Daemon { child, log }
-    }
-
-    async fn wait_for_log(&self, needle: &str) {
-        let found = timeout(WAIT, async {
-            while !self.log.lock().unwrap().contains(needle) {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await;
-        assert!(
-            found.is_ok(),
-            "log never said {needle:?}; it said:\n{}",
-            self.log.lock().unwrap()
-        );
-    }
-
-    fn is_running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
-    }
-}
 
 fn frame(conn: u32, payload: &[u8]) -> Vec<u8> {
     let mut out = conn.to_be_bytes().to_vec();

@@ -150,7 +150,8 @@ async fn the_validator_example_rejects_hook_injection_when_told_to() {
 
 #[tokio::test]
 async fn two_guests_setting_one_env_var_fail_the_creation_naming_both() {
-    let config = "[plugins.env-injector]\nconfig = \"env MODE=a\"\n[plugins.env-again]\nconfig = \"env MODE=b\"\n";
+    let config = "[plugins.env-injector]\nconfig = \"env MODE=a\"\ngrants = { env = [\"MODE\"] }\n\
+                  [plugins.env-again]\nconfig = \"env MODE=b\"\ngrants = { env = [\"MODE\"] }\n";
     let plugins = plugin_dir(&["20-env-injector.wasm"], Some(config));
     std::fs::copy(
         plugins.path().join("20-env-injector.wasm"),

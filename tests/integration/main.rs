@@ -4,8 +4,10 @@
 mod bad_frames;
 mod cache;
 mod capture;
+mod daemon;
 mod events;
 mod examples;
+mod grants;
 mod guests;
 mod harness;
 mod loading;

@@ -15,6 +15,8 @@ use crate::{
     harness::{container, pod, Harness},
 };
 
+const COUNTER_CONFIG: &str = "[plugins.counter]\ngrants = { env = [\"COUNT\"] }\n";
+
 fn env_value(container: &nri_proto::api::Container, name: &str) -> Option<String> {
     container
         .env
@@ -24,7 +26,7 @@ fn env_value(container: &nri_proto::api::Container, name: &str) -> Option<String
 
 #[tokio::test]
 async fn a_guest_keeps_its_state_and_is_rebuilt_and_resynchronized_after_a_trap() {
-    let plugins = plugin_dir(&["50-counter.wasm"], None);
+    let plugins = plugin_dir(&["50-counter.wasm"], Some(COUNTER_CONFIG));
     let (h, _dispatcher) = Harness::with_guests(SimConfig::containerd_2_3, plugins.path()).await;
     h.sim.run_pod_sandbox(pod("p1")).await.unwrap();
     let first = h.sim.create_container(container("p1", "a")).await.unwrap();
@@ -64,6 +66,9 @@ const HOSTILE_CONFIG: &str = r#"
 [defaults]
 deadline = "50ms"
 memory-limit = "16MiB"
+
+[plugins.counter]
+grants = { env = ["COUNT"] }
 
 # Building its answer takes time and memory; what it abuses is the size.
 [plugins.huge-answer]
@@ -139,7 +144,7 @@ async fn a_huge_answer_is_refused() {
 
 #[tokio::test]
 async fn a_fail_closed_guest_that_traps_fails_the_creation() {
-    let config = "[plugins.panic]\nfailure-policy = \"fail-closed\"\n";
+    let config = "[plugins.panic]\nfailure-policy = \"fail-closed\"\n[plugins.counter]\ngrants = { env = [\"COUNT\"] }\n";
     let plugins = plugin_dir(&["50-counter.wasm", "93-panic.wasm"], Some(config));
     let (h, _dispatcher) = Harness::with_guests(SimConfig::containerd_2_3, plugins.path()).await;
     h.sim.run_pod_sandbox(pod("p1")).await.unwrap();

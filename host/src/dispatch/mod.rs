@@ -34,6 +34,7 @@ pub use slot::{Budget, GuestSlot, GuestStats, SlotError, StartContext};
 
 use crate::{
     config::{Config, FailurePolicy},
+    grants::UpdateContext,
     protocol::{HandlerError, Notification, NriHandler, RuntimeInfo},
     runtime::{bindings::types as wit, GuestFault, GuestNotification, GuestPre},
 };
@@ -142,33 +143,41 @@ impl Inner {
         self.runtime.lock().expect("never poisoned").0.clone()
     }
 
-    fn view_for_guests(&self) -> (Vec<wit::PodSandbox>, Vec<wit::Container>) {
+    fn view_snapshot(&self) -> (Vec<PodSandbox>, Vec<Container>) {
         let view = self.view.lock().expect("never poisoned");
         (
-            view.pods().map(Into::into).collect(),
-            view.containers().map(Into::into).collect(),
+            view.pods().cloned().collect(),
+            view.containers().cloned().collect(),
         )
     }
 
-    /// Runs `step` for every guest subscribed to `event`, in order. A
-    /// guest that fails is skipped or fails the event, by its policy.
+    fn pod_of(&self, container_id: &str) -> Option<String> {
+        let view = self.view.lock().expect("never poisoned");
+        view.container(container_id)
+            .map(|c| c.pod_sandbox_id.clone())
+    }
+
+    /// Runs `step` for every guest subscribed to `event` whose scope has
+    /// `pod`, in order. A guest that fails is skipped or fails the event,
+    /// by its policy.
     fn each_guest(
         &self,
         event: Event,
+        pod: Option<&PodSandbox>,
         object: &str,
         mut step: impl FnMut(&GuestSlot, &StartContext<'_>, &Budget) -> Result<(), Step>,
     ) -> Result<(), HandlerError> {
         let runtime = self.runtime_info();
-        let view = || self.view_for_guests();
+        let view = || self.view_snapshot();
         let start = StartContext {
             runtime: &runtime,
             view: &view,
         };
         let budget = self.budget();
-        for guest in self.subscribed(event) {
-            match step(&guest, &start, &budget) {
+        for guest in self.subscribed(event).iter().filter(|g| g.in_scope(pod)) {
+            match step(guest, &start, &budget) {
                 Ok(()) => {}
-                Err(Step::Guest(err)) => guest_failed(&guest, event, object, &err)?,
+                Err(Step::Guest(err)) => guest_failed(guest, event, object, &err)?,
                 Err(Step::Event(err)) => return Err(err),
             }
         }
@@ -181,15 +190,21 @@ impl Inner {
     ) -> Result<CreateContainerResponse, HandlerError> {
         let pod = request.pod.into_option().unwrap_or_default();
         let container = request.container.into_option().unwrap_or_default();
-        let pod_wit = wit::PodSandbox::from(&pod);
         let mut merge = AdjustmentMerge::new(container.clone());
         let mut updates = UpdateMerge::default();
         let mut evictions = Vec::new();
+        let pod_of = |id: &str| self.pod_of(id);
+        let context = UpdateContext {
+            pod_id: &pod.id,
+            pod_of: &pod_of,
+        };
         self.each_guest(
             Event::CREATE_CONTAINER,
+            Some(&pod),
             &container.id,
             |guest, start, budget| {
-                let current = wit::Container::from(&merge.container);
+                let pod_wit = guest.pod_for_guest(&pod);
+                let current = guest.container_for_guest(&merge.container);
                 let reply = guest.call(start, budget, |g, d| {
                     g.create_container(d, &pod_wit, &current)
                 })?;
@@ -205,6 +220,7 @@ impl Inner {
                         guest,
                         adjust.compute_size() as usize + sizes(&update) + sizes(&evict),
                     )?;
+                    guest.check_grants(Some(&adjust), &update, &evict, &context, &container.id)?;
                     merge
                         .apply(&id, &adjust)
                         .map_err(|c| HandlerError(c.to_string()))?;
@@ -242,12 +258,17 @@ impl Inner {
         container: &Container,
         resources: Option<&api::LinuxResources>,
     ) -> Result<(Vec<ContainerUpdate>, Vec<api::ContainerEviction>), HandlerError> {
-        let pod_wit = wit::PodSandbox::from(pod);
-        let container_wit = wit::Container::from(container);
         let resources_wit = resources.map(wit::LinuxResources::from);
         let mut updates = UpdateMerge::default();
         let mut evictions = Vec::new();
-        self.each_guest(event, &container.id, |guest, start, budget| {
+        let pod_of = |id: &str| self.pod_of(id);
+        let context = UpdateContext {
+            pod_id: &pod.id,
+            pod_of: &pod_of,
+        };
+        self.each_guest(event, Some(pod), &container.id, |guest, start, budget| {
+            let pod_wit = guest.pod_for_guest(pod);
+            let container_wit = guest.container_for_guest(container);
             let reply = guest.call(start, budget, |g, d| match event {
                 Event::UPDATE_CONTAINER => {
                     g.update_container(d, &pod_wit, &container_wit, resources_wit.as_ref())
@@ -261,6 +282,7 @@ impl Inner {
                 let evict: Vec<api::ContainerEviction> =
                     reply.evictions.into_iter().map(Into::into).collect();
                 check_size(guest, sizes(&update) + sizes(&evict))?;
+                guest.check_grants(None, &update, &evict, &context, &container.id)?;
                 updates
                     .apply(&id, &update, None)
                     .map_err(|e| HandlerError(e.to_string()))?;
@@ -275,15 +297,16 @@ impl Inner {
         &self,
         request: &ValidateContainerAdjustmentRequest,
     ) -> Result<ValidateContainerAdjustmentResponse, HandlerError> {
-        let request_wit = wit::ValidateRequest::from(request);
         let mut rejection: Option<String> = None;
         let result = self.each_guest(
             Event::VALIDATE_CONTAINER_ADJUSTMENT,
+            request.pod.as_ref(),
             &request.container.id,
             |guest, start, budget| {
                 if rejection.is_some() {
                     return Ok(());
                 }
+                let request_wit = guest.validation_for_guest(request);
                 match guest.call(start, budget, |g, d| g.validate(d, &request_wit)) {
                     Ok(()) => Ok(()),
                     Err(SlotError::Failed(reason)) => {
@@ -307,11 +330,9 @@ impl Inner {
 
     fn notify(&self, notification: &Notification) -> Result<(), HandlerError> {
         let event = notification.event();
-        let pod = notification
-            .pod()
-            .map(wit::PodSandbox::from)
-            .unwrap_or_else(|| (&PodSandbox::new()).into());
-        let container = notification.container().map(wit::Container::from);
+        let empty = PodSandbox::new();
+        let pod = notification.pod().unwrap_or(&empty);
+        let container = notification.container();
         let (overhead, resources) = match notification {
             Notification::UpdatePodSandbox(r) => (
                 r.overhead_linux_resources
@@ -326,22 +347,29 @@ impl Inner {
             .map(|c| c.id.clone())
             .or_else(|| notification.pod().map(|p| p.id.clone()))
             .unwrap_or_default();
-        self.each_guest(event, &object, |guest, start, budget| {
-            let message = match (&container, event) {
-                (_, Event::UPDATE_POD_SANDBOX) => {
-                    GuestNotification::UpdatePod(&pod, overhead.as_ref(), resources.as_ref())
-                }
-                (Some(container), _) => GuestNotification::Container(event, &pod, container),
-                (None, _) => GuestNotification::Pod(event, &pod),
-            };
-            Ok(guest.call(start, budget, |g, d| g.notify(d, message))?)
-        })
+        self.each_guest(
+            event,
+            notification.pod(),
+            &object,
+            |guest, start, budget| {
+                let pod = guest.pod_for_guest(pod);
+                let container = container.map(|c| guest.container_for_guest(c));
+                let message = match (&container, event) {
+                    (_, Event::UPDATE_POD_SANDBOX) => {
+                        GuestNotification::UpdatePod(&pod, overhead.as_ref(), resources.as_ref())
+                    }
+                    (Some(container), _) => GuestNotification::Container(event, &pod, container),
+                    (None, _) => GuestNotification::Pod(event, &pod),
+                };
+                Ok(guest.call(start, budget, |g, d| g.notify(d, message))?)
+            },
+        )
     }
 
     fn synchronize(&self) -> Result<Vec<ContainerUpdate>, HandlerError> {
         let mut updates = UpdateMerge::default();
         let runtime = self.runtime_info();
-        let view = || self.view_for_guests();
+        let view = || self.view_snapshot();
         let start = StartContext {
             runtime: &runtime,
             view: &view,

@@ -54,6 +54,11 @@ impl NodeView {
         }
     }
 
+    /// A container by id.
+    pub fn container(&self, id: &str) -> Option<&Container> {
+        self.containers.get(id)
+    }
+
     /// The pods, in no particular order.
     pub fn pods(&self) -> impl Iterator<Item = &PodSandbox> {
         self.pods.values()

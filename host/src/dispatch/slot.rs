@@ -10,10 +10,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use nri_proto::{api::Event, events::EventMask};
+use nri_proto::{
+    api::{self, Event},
+    events::EventMask,
+};
 
 use crate::{
     config::{FailurePolicy, GuestSettings},
+    grants::{self, Family, Refusal, UpdateContext},
     runtime::{
         bindings::types as wit, convert::events_from_wit, CallResult, GuestFault, GuestId,
         GuestInstance, GuestPre,
@@ -44,6 +48,9 @@ pub enum SlotError {
     /// The guest is disabled after repeated faults.
     #[error("is disabled for {0:?} after repeated faults")]
     Disabled(Duration),
+    /// The guest's answer exceeds its grants; none of it is applied.
+    #[error("answered beyond its grants: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Refused(Vec<Refusal>),
     /// The event's time budget was spent before this guest's turn.
     #[error("was skipped: the event's time budget inside the runtime's request timeout is spent")]
     NoTime,
@@ -79,7 +86,7 @@ pub struct StartContext<'a> {
     /// The runtime nri-wasm is registered with.
     pub runtime: &'a wit::RuntimeInfo,
     /// The host's view of the node, for synchronize.
-    pub view: &'a dyn Fn() -> (Vec<wit::PodSandbox>, Vec<wit::Container>),
+    pub view: &'a dyn Fn() -> (Vec<api::PodSandbox>, Vec<api::Container>),
 }
 
 #[derive(Default)]
@@ -107,6 +114,8 @@ pub struct GuestStats {
     pub instances: u64,
     /// The latest fault.
     pub last_fault: Option<GuestFault>,
+    /// Answers refused for exceeding the grants, by grant family.
+    pub refusals: std::collections::BTreeMap<Family, u64>,
 }
 
 /// A guest in the dispatcher.
@@ -139,6 +148,88 @@ impl GuestSlot {
     /// The compiled guest.
     pub fn pre(&self) -> &GuestPre {
         &self.pre
+    }
+
+    /// Whether the guest is called for `pod` at all.
+    pub fn in_scope(&self, pod: Option<&api::PodSandbox>) -> bool {
+        grants::in_scope(&self.settings.scope, pod)
+    }
+
+    /// The pod as this guest may read it.
+    pub fn pod_for_guest(&self, pod: &api::PodSandbox) -> wit::PodSandbox {
+        (&grants::redact_pod(pod, &self.settings.read)).into()
+    }
+
+    /// The container as this guest may read it.
+    pub fn container_for_guest(&self, container: &api::Container) -> wit::Container {
+        (&grants::redact_container(container, &self.settings.read)).into()
+    }
+
+    /// A validation request as this guest may read it.
+    pub fn validation_for_guest(
+        &self,
+        request: &api::ValidateContainerAdjustmentRequest,
+    ) -> wit::ValidateRequest {
+        let read = &self.settings.read;
+        let mut request = request.clone();
+        if let Some(pod) = request.pod.as_mut() {
+            *pod = grants::redact_pod(pod, read);
+        }
+        if let Some(container) = request.container.as_mut() {
+            *container = grants::redact_container(container, read);
+        }
+        if let Some(adjust) = request.adjust.as_mut() {
+            *adjust = grants::redact_adjustment(adjust, read);
+        }
+        (&request).into()
+    }
+
+    /// The pods in scope and their containers, as this guest may read them.
+    fn visible_node(
+        &self,
+        pods: Vec<api::PodSandbox>,
+        containers: Vec<api::Container>,
+    ) -> (Vec<wit::PodSandbox>, Vec<wit::Container>) {
+        let pods: Vec<api::PodSandbox> = pods
+            .into_iter()
+            .filter(|p| self.in_scope(Some(p)))
+            .collect();
+        let containers = containers
+            .iter()
+            .filter(|c| pods.iter().any(|p| p.id == c.pod_sandbox_id))
+            .map(|c| self.container_for_guest(c))
+            .collect();
+        (
+            pods.iter().map(|p| self.pod_for_guest(p)).collect(),
+            containers,
+        )
+    }
+
+    /// Checks an answer against the guest's grants; a refusal is counted
+    /// and refuses the whole answer.
+    pub fn check_grants(
+        &self,
+        adjust: Option<&api::ContainerAdjustment>,
+        updates: &[api::ContainerUpdate],
+        evictions: &[api::ContainerEviction],
+        context: &UpdateContext<'_>,
+        container: &str,
+    ) -> Result<(), SlotError> {
+        let refusals =
+            grants::check_answer(&self.settings.grants, adjust, updates, evictions, context);
+        if refusals.is_empty() {
+            return Ok(());
+        }
+        let mut state = self.state.lock().expect("never poisoned");
+        for refusal in &refusals {
+            *state.stats.refusals.entry(refusal.family).or_default() += 1;
+            tracing::warn!(
+                guest = %self.id(), container, family = %refusal.family, field = %refusal.field,
+                value = %refusal.value, grant = %refusal.grant,
+                "refused a change beyond the guest's grants"
+            );
+        }
+        Err(SlotError::Refused(refusals))
     }
 
     /// What happened to the guest so far.
@@ -220,9 +311,10 @@ impl GuestSlot {
         budget: &Budget,
     ) -> Result<Vec<wit::ContainerUpdate>, SlotError> {
         state.stats.instances += 1;
-        let instance = self.pre.instantiate();
-        let instance = self.settle(state, instance.map(Ok))?;
-        state.instance = Some(instance);
+        match self.pre.instantiate() {
+            Ok(instance) => state.instance = Some(instance),
+            Err(fault) => return self.settle(state, Err(fault)),
+        }
         let deadline = budget.grant(self.settings.limits.deadline)?;
         let instance = state.instance.as_mut().expect("just set");
         let wanted = instance.configure(deadline, &self.settings.config, start.runtime);
@@ -231,6 +323,7 @@ impl GuestSlot {
         state.wanted = Some(wanted.map_or(handled, |w| events_from_wit(w).intersect(handled)));
 
         let (pods, containers) = (start.view)();
+        let (pods, containers) = self.visible_node(pods, containers);
         let deadline = budget.grant(self.settings.limits.deadline)?;
         let instance = state.instance.as_mut().expect("just set");
         let updates = instance.synchronize(deadline, &pods, &containers);

@@ -1,0 +1,23 @@
+//! Grants: what each guest may change, read and see, written by the
+//! operator, deny by default.
+//!
+//! ```text
+//! dispatcher: scope (call the guest at all?) -> redact (what it reads)
+//!             -> guest -> check (its answer against its grants) -> merge
+//! ```
+//!
+//! An answer that exceeds the grants is refused whole: none of it is
+//! applied.
+
+mod check;
+mod model;
+mod redact;
+mod scope;
+
+pub use check::{check_answer, Family, Refusal, UpdateContext, ADJUSTMENT_FIELDS, RESOURCE_FIELDS};
+pub use model::{
+    Bounds, CpuGrant, DeviceGrant, Grants, MemoryGrant, MountGrant, Patterns, ReadGrants, Scope,
+    UpdateScope,
+};
+pub use redact::{redact_adjustment, redact_container, redact_pod, REDACTED};
+pub use scope::in_scope;

@@ -1,0 +1,324 @@
+//! The grants an operator writes for a guest, in two stages: the raw TOML
+//! (`[plugins.NAME.grants]`, `.read`, `.scope`; unknown keys are errors)
+//! and the validated form the checks use. Nothing is granted unless
+//! written: a guest without grants may observe its scope and change
+//! nothing.
+
+use std::collections::BTreeMap;
+
+use serde::{de::Error as _, Deserialize, Deserializer};
+use wildmatch::WildMatch;
+
+/// A list of patterns: `*` matches any run of characters (`/` included),
+/// `?` any one character.
+#[derive(Clone, Debug, Default)]
+pub struct Patterns {
+    source: Vec<String>,
+    compiled: Vec<WildMatch>,
+}
+
+impl PartialEq for Patterns {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Eq for Patterns {}
+
+impl Patterns {
+    /// Patterns from their text.
+    pub fn new<S: AsRef<str>>(patterns: &[S]) -> Result<Self, String> {
+        let mut source = Vec::new();
+        for p in patterns {
+            let p = p.as_ref();
+            if p.is_empty() {
+                return Err("empty pattern".into());
+            }
+            if p.starts_with('-') {
+                return Err(format!(
+                    "pattern {p:?} starts with '-', NRI's removal marker; grant the key itself"
+                ));
+            }
+            source.push(p.to_string());
+        }
+        let compiled = source.iter().map(|p| WildMatch::new(p)).collect();
+        Ok(Patterns { source, compiled })
+    }
+
+    /// Whether any pattern matches `text`.
+    pub fn matches(&self, text: &str) -> bool {
+        self.compiled.iter().any(|p| p.matches(text))
+    }
+
+    /// Whether there is no pattern.
+    pub fn is_empty(&self) -> bool {
+        self.source.is_empty()
+    }
+
+    /// The patterns as written, for messages.
+    pub fn describe(&self) -> String {
+        format!("{:?}", self.source)
+    }
+}
+
+impl<'de> Deserialize<'de> for Patterns {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let list = Vec::<String>::deserialize(d)?;
+        Patterns::new(&list).map_err(D::Error::custom)
+    }
+}
+
+/// An inclusive range of allowed values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds<T> {
+    /// Smallest allowed.
+    pub min: T,
+    /// Largest allowed.
+    pub max: T,
+}
+
+impl<T: PartialOrd + Copy + std::fmt::Display> Bounds<T> {
+    /// Whether `value` is inside.
+    pub fn contains(&self, value: T) -> bool {
+        self.min <= value && value <= self.max
+    }
+
+    /// `[min, max]`, for messages.
+    pub fn describe(&self) -> String {
+        format!("[{}, {}]", self.min, self.max)
+    }
+}
+
+impl<'de, T: Deserialize<'de> + PartialOrd + std::fmt::Display + Copy> Deserialize<'de>
+    for Bounds<T>
+{
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let [min, max] = <[T; 2]>::deserialize(d)?;
+        if min > max {
+            return Err(D::Error::custom(format!(
+                "range [{min}, {max}] has its minimum above its maximum"
+            )));
+        }
+        Ok(Bounds { min, max })
+    }
+}
+
+/// A mount a guest may add (or remove).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MountGrant {
+    /// Destination patterns.
+    pub destination: Patterns,
+    /// Source patterns (any, if absent).
+    #[serde(default)]
+    pub source: Option<Patterns>,
+    /// Mount types (`bind`, `tmpfs`, ...; any, if absent).
+    #[serde(default)]
+    pub types: Option<Vec<String>>,
+    /// Whether the mount may be writable; read-only (`ro` in its options)
+    /// otherwise.
+    #[serde(default)]
+    pub read_write: bool,
+}
+
+/// A device a guest may add (or remove).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DeviceGrant {
+    /// Path patterns.
+    pub path: Patterns,
+    /// Device types (`c`, `b`, `u`, `p`; any, if absent).
+    #[serde(default)]
+    pub types: Option<Vec<String>>,
+    /// Allowed major numbers (any, if absent).
+    #[serde(default)]
+    pub major: Option<Vec<i64>>,
+    /// Allowed minor numbers (any, if absent).
+    #[serde(default)]
+    pub minor: Option<Vec<i64>>,
+    /// Highest file mode allowed, bit by bit (`0o666` allows rw for all;
+    /// any, if absent).
+    #[serde(default)]
+    pub max_file_mode: Option<u32>,
+}
+
+/// CPU knobs a guest may set.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CpuGrant {
+    /// CPU shares.
+    pub shares: Option<Bounds<u64>>,
+    /// CFS quota.
+    pub quota: Option<Bounds<i64>>,
+    /// CFS period.
+    pub period: Option<Bounds<u64>>,
+    /// `cpus` and `mems` of the cpuset.
+    #[serde(default)]
+    pub cpuset: bool,
+    /// Real-time runtime and period.
+    #[serde(default)]
+    pub realtime: bool,
+}
+
+/// Memory knobs a guest may set.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MemoryGrant {
+    /// Limit, bytes.
+    pub limit: Option<Bounds<i64>>,
+    /// Reservation, bytes.
+    pub reservation: Option<Bounds<i64>>,
+    /// Swap limit, bytes.
+    pub swap: Option<Bounds<i64>>,
+    /// Kernel and kernel TCP limits, bytes.
+    pub kernel: Option<Bounds<i64>>,
+    /// Swappiness.
+    pub swappiness: Option<Bounds<u64>>,
+    /// Disabling the OOM killer.
+    #[serde(default)]
+    pub oom_kill: bool,
+    /// `use_hierarchy`.
+    #[serde(default)]
+    pub use_hierarchy: bool,
+}
+
+/// Which existing containers a guest may update.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpdateScope {
+    /// None.
+    #[default]
+    None,
+    /// Those of the pod of the event's container.
+    SamePod,
+    /// Any.
+    Any,
+}
+
+/// What a guest may change. Every field is deny-by-default.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Grants {
+    /// Annotation keys.
+    #[serde(default)]
+    pub annotations: Patterns,
+    /// Environment variable names.
+    #[serde(default)]
+    pub env: Patterns,
+    /// Mounts.
+    #[serde(default)]
+    pub mounts: Vec<MountGrant>,
+    /// OCI hook paths. A hook runs as root on the node.
+    #[serde(default)]
+    pub hooks: Patterns,
+    /// Device nodes.
+    #[serde(default)]
+    pub devices: Vec<DeviceGrant>,
+    /// Device cgroup rules in resources (NRI's v1 emulation).
+    #[serde(default)]
+    pub device_rules: bool,
+    /// CDI device names.
+    #[serde(default)]
+    pub cdi_devices: Patterns,
+    /// Rlimit types (`RLIMIT_NOFILE`) and the highest hard limit allowed.
+    #[serde(default)]
+    pub rlimits: BTreeMap<String, u64>,
+    /// CPU.
+    #[serde(default)]
+    pub cpu: CpuGrant,
+    /// Memory.
+    #[serde(default)]
+    pub memory: MemoryGrant,
+    /// Hugepage sizes (`2MB`, `1GB`).
+    #[serde(default)]
+    pub hugepages: Patterns,
+    /// Block I/O classes.
+    #[serde(default)]
+    pub blockio_class: Patterns,
+    /// RDT classes (the resources' `rdt_class`).
+    #[serde(default)]
+    pub rdt_class: Patterns,
+    /// RDT settings (CLOS id, schemata, monitoring).
+    #[serde(default)]
+    pub rdt: bool,
+    /// Unified cgroup v2 keys (`memory.high`).
+    #[serde(default)]
+    pub unified: Patterns,
+    /// Pids limit.
+    pub pids: Option<Bounds<i64>>,
+    /// OOM score adjustment.
+    pub oom_score_adj: Option<Bounds<i64>>,
+    /// Replacing the container's arguments.
+    #[serde(default)]
+    pub args: bool,
+    /// Namespace types (`network`, `ipc`, ...).
+    #[serde(default)]
+    pub namespaces: Patterns,
+    /// Seccomp policy.
+    #[serde(default)]
+    pub seccomp: bool,
+    /// Sysctl keys.
+    #[serde(default)]
+    pub sysctl: Patterns,
+    /// Network device names (host side).
+    #[serde(default)]
+    pub net_devices: Patterns,
+    /// Scheduler attributes.
+    #[serde(default)]
+    pub scheduler: bool,
+    /// I/O priority.
+    #[serde(default)]
+    pub io_priority: bool,
+    /// Cgroups path.
+    #[serde(default)]
+    pub cgroups_path: bool,
+    /// Memory policy.
+    #[serde(default)]
+    pub memory_policy: bool,
+    /// Updates to existing containers.
+    #[serde(default)]
+    pub updates: UpdateScope,
+    /// Evictions of containers.
+    #[serde(default)]
+    pub evictions: bool,
+}
+
+/// What of pods and containers a guest may read; the rest is redacted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ReadGrants {
+    /// Values of environment variables (names are always visible).
+    #[serde(default)]
+    pub env: bool,
+    /// Container arguments.
+    #[serde(default)]
+    pub args: bool,
+    /// Mounts.
+    #[serde(default)]
+    pub mounts: bool,
+    /// OCI hooks.
+    #[serde(default)]
+    pub hooks: bool,
+    /// Annotation keys whose entries are visible.
+    #[serde(default)]
+    pub annotations: Patterns,
+    /// Label keys whose entries are visible.
+    #[serde(default)]
+    pub labels: Patterns,
+}
+
+/// Which pods and containers a guest is called for; all when empty.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Scope {
+    /// Pod namespaces.
+    pub namespaces: Option<Patterns>,
+    /// Pod labels that must all be there with these values.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Pod annotations that must all be there with these values.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// Runtime handlers (`runc`, `kata`, ...).
+    pub runtime_handlers: Option<Patterns>,
+}

@@ -1,0 +1,74 @@
+//! The real `nri-wasm run` process, its log collected as it comes.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// The `nri-wasm run` process, its log lines collected as they come.
+pub struct Daemon {
+    child: Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl Daemon {
+    /// Starts `nri-wasm run` on `socket` with the guests of `plugins`.
+    pub fn start(socket: &std::path::Path, plugins: &std::path::Path) -> Daemon {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nri-wasm"))
+            .args(["run", "--socket"])
+            .arg(socket)
+            .arg("--plugins")
+            .arg(plugins)
+            .arg("--cache-dir")
+            .arg(plugins.join(".cache"))
+            .env("NRI_WASM_LOG", "info")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("nri-wasm starts");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Daemon { child, log }
+    }
+
+    /// Waits until the log says `needle`; fails the test if it never does.
+    pub async fn wait_for_log(&self, needle: &str) {
+        let found = timeout(WAIT, async {
+            while !self.log.lock().unwrap().contains(needle) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert!(
+            found.is_ok(),
+            "log never said {needle:?}; it said:\n{}",
+            self.log.lock().unwrap()
+        );
+    }
+
+    /// Whether the process is still up.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
