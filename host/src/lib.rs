@@ -18,3 +18,5 @@ pub mod grants;
 pub mod observe;
 pub mod protocol;
 pub mod runtime;
+#[cfg(test)]
+mod test_support;

@@ -195,6 +195,7 @@ impl Inner {
         let mut evictions = Vec::new();
         let pod_of = |id: &str| self.pod_of(id);
         let context = UpdateContext {
+            container_id: &container.id,
             pod_id: &pod.id,
             pod_of: &pod_of,
         };
@@ -263,6 +264,7 @@ impl Inner {
         let mut evictions = Vec::new();
         let pod_of = |id: &str| self.pod_of(id);
         let context = UpdateContext {
+            container_id: &container.id,
             pod_id: &pod.id,
             pod_of: &pod_of,
         };

@@ -580,6 +580,9 @@ fn check_device(grants: &Grants, device: &nri_proto::api::LinuxDevice) -> Result
 
 /// Where the updated containers are, as far as the update grant cares.
 pub struct UpdateContext<'a> {
+    /// The event's container: updating it (in UpdateContainer) needs only
+    /// the resource grants.
+    pub container_id: &'a str,
     /// The pod of the event's container.
     pub pod_id: &'a str,
     /// The pod of a container, by id (`None`: no such container).
@@ -631,11 +634,12 @@ fn check_update_target(
     id: &str,
     context: &UpdateContext<'_>,
 ) -> Result<(), Refusal> {
-    let allowed = match grants.updates {
-        UpdateScope::None => false,
-        UpdateScope::Any => true,
-        UpdateScope::SamePod => (context.pod_of)(id).as_deref() == Some(context.pod_id),
-    };
+    let allowed = id == context.container_id
+        || match grants.updates {
+            UpdateScope::None => false,
+            UpdateScope::Any => true,
+            UpdateScope::SamePod => (context.pod_of)(id).as_deref() == Some(context.pod_id),
+        };
     if allowed {
         Ok(())
     } else {
@@ -817,6 +821,7 @@ mod tests {
 
     fn no_updates() -> UpdateContext<'static> {
         UpdateContext {
+            container_id: "c1",
             pod_id: "p1",
             pod_of: &|_| None,
         }
@@ -854,9 +859,19 @@ mod tests {
         };
         let pod_of = |id: &str| Some(if id == "other" { "p1" } else { "p2" }.to_string());
         let context = UpdateContext {
+            container_id: "c1",
             pod_id: "p1",
             pod_of: &pod_of,
         };
+        let own = api::ContainerUpdate {
+            container_id: "c1".into(),
+            ..Default::default()
+        };
+        let own_only = check_answer(&Grants::default(), None, &[own], &[], &context);
+        assert!(
+            own_only.is_empty(),
+            "updating the event's own container needs no updates grant"
+        );
         let check = |g: &str, u: &[ContainerUpdate]| {
             messages(check_answer(&grants(g), None, u, &[], &context))
         };
@@ -892,5 +907,212 @@ mod tests {
             ["evict \"victim\" is not granted (evictions grant: false)"]
         );
         assert!(evict("evictions = true").is_empty());
+    }
+
+    /// Patterns that match exactly these keys (removal markers dropped).
+    fn exact<I: IntoIterator<Item = String>>(keys: I) -> Patterns {
+        let keys: Vec<String> = keys
+            .into_iter()
+            .map(|k| split_marker(&k).0.to_string())
+            .collect();
+        Patterns::new(&keys).unwrap()
+    }
+
+    fn point<T: Copy>(value: Option<T>) -> Option<Bounds<T>> {
+        value.map(|v| Bounds { min: v, max: v })
+    }
+
+    fn grant_resources(g: &mut Grants, r: &LinuxResources) {
+        if let Some(m) = r.memory.as_ref() {
+            let v = |o: &protobuf::MessageField<api::OptionalInt64>| o.as_ref().map(|o| o.value);
+            g.memory.limit = point(v(&m.limit));
+            g.memory.reservation = point(v(&m.reservation));
+            g.memory.swap = point(v(&m.swap));
+            let kernel: Vec<i64> = [v(&m.kernel), v(&m.kernel_tcp)]
+                .into_iter()
+                .flatten()
+                .collect();
+            g.memory.kernel = kernel.iter().min().map(|&min| Bounds {
+                min,
+                max: *kernel.iter().max().unwrap(),
+            });
+            g.memory.swappiness = point(m.swappiness.as_ref().map(|o| o.value));
+            g.memory.oom_kill = m.disable_oom_killer.is_some();
+            g.memory.use_hierarchy = m.use_hierarchy.is_some();
+        }
+        if let Some(c) = r.cpu.as_ref() {
+            g.cpu.shares = point(c.shares.as_ref().map(|o| o.value));
+            g.cpu.quota = point(c.quota.as_ref().map(|o| o.value));
+            g.cpu.period = point(c.period.as_ref().map(|o| o.value));
+            g.cpu.cpuset = !c.cpus.is_empty() || !c.mems.is_empty();
+            g.cpu.realtime = c.realtime_runtime.is_some() || c.realtime_period.is_some();
+        }
+        g.hugepages = exact(r.hugepage_limits.iter().map(|h| h.page_size.clone()));
+        g.blockio_class = exact(r.blockio_class.as_ref().map(|c| c.value.clone()));
+        g.rdt_class = exact(r.rdt_class.as_ref().map(|c| c.value.clone()));
+        g.unified = exact(r.unified.keys().cloned());
+        g.device_rules = !r.devices.is_empty();
+        g.pids = point(r.pids.as_ref().map(|p| p.limit));
+    }
+
+    /// Grants that allow exactly what `a` asks, and nothing else.
+    fn grants_for(a: &ContainerAdjustment) -> Grants {
+        let mut g = Grants {
+            annotations: exact(a.annotations.keys().cloned()),
+            env: exact(a.env.iter().map(|kv| kv.key.clone())),
+            cdi_devices: exact(a.CDI_devices.iter().map(|d| d.name.clone())),
+            args: !a.args.is_empty(),
+            ..Grants::default()
+        };
+        g.mounts = a
+            .mounts
+            .iter()
+            .map(|m| super::super::model::MountGrant {
+                destination: exact([m.destination.clone()]),
+                source: Some(exact([m.source.clone()])),
+                types: Some(vec![m.type_.clone()]),
+                read_write: true,
+            })
+            .collect();
+        if let Some(h) = a.hooks.as_ref() {
+            let all = [
+                &h.prestart,
+                &h.create_runtime,
+                &h.create_container,
+                &h.start_container,
+                &h.poststart,
+                &h.poststop,
+            ];
+            g.hooks = exact(all.into_iter().flatten().map(|hook| hook.path.clone()));
+        }
+        for r in &a.rlimits {
+            let max = g.rlimits.entry(r.type_.clone()).or_default();
+            *max = (*max).max(r.hard);
+        }
+        if let Some(l) = a.linux.as_ref() {
+            g.devices = l
+                .devices
+                .iter()
+                .map(|d| super::super::model::DeviceGrant {
+                    path: exact([d.path.clone()]),
+                    types: Some(vec![d.type_.clone()]),
+                    major: Some(vec![d.major]),
+                    minor: Some(vec![d.minor]),
+                    max_file_mode: None,
+                })
+                .collect();
+            if let Some(r) = l.resources.as_ref() {
+                grant_resources(&mut g, r);
+            }
+            g.cgroups_path = !l.cgroups_path.is_empty();
+            g.oom_score_adj = point(l.oom_score_adj.as_ref().map(|o| o.value));
+            g.io_priority = l.io_priority.is_some();
+            g.seccomp = l.seccomp_policy.is_some();
+            g.namespaces = exact(l.namespaces.iter().map(|n| n.type_.clone()));
+            g.sysctl = exact(l.sysctl.keys().cloned());
+            g.net_devices = exact(l.net_devices.keys().cloned());
+            g.scheduler = l.scheduler.is_some();
+            g.rdt = l.rdt.is_some();
+            g.memory_policy = l.memory_policy.is_some();
+        }
+        g
+    }
+
+    /// `grants` without the grant of `family`.
+    fn without(mut g: Grants, family: Family) -> Grants {
+        let none = Grants::default();
+        match family {
+            Family::Annotations => g.annotations = none.annotations,
+            Family::Env => g.env = none.env,
+            Family::Mounts => g.mounts = none.mounts,
+            Family::Hooks => g.hooks = none.hooks,
+            Family::Devices => g.devices = none.devices,
+            Family::DeviceRules => g.device_rules = false,
+            Family::CdiDevices => g.cdi_devices = none.cdi_devices,
+            Family::Rlimits => g.rlimits = none.rlimits,
+            Family::Cpu => g.cpu = none.cpu,
+            Family::Memory => g.memory = none.memory,
+            Family::Hugepages => g.hugepages = none.hugepages,
+            Family::BlockioClass => g.blockio_class = none.blockio_class,
+            Family::RdtClass => g.rdt_class = none.rdt_class,
+            Family::Rdt => g.rdt = false,
+            Family::Unified => g.unified = none.unified,
+            Family::Pids => g.pids = None,
+            Family::OomScoreAdj => g.oom_score_adj = None,
+            Family::Args => g.args = false,
+            Family::Namespaces => g.namespaces = none.namespaces,
+            Family::Seccomp => g.seccomp = false,
+            Family::Sysctl => g.sysctl = none.sysctl,
+            Family::NetDevices => g.net_devices = none.net_devices,
+            Family::Scheduler => g.scheduler = false,
+            Family::IoPriority => g.io_priority = false,
+            Family::CgroupsPath => g.cgroups_path = false,
+            Family::MemoryPolicy => g.memory_policy = false,
+            Family::Updates => g.updates = UpdateScope::None,
+            Family::Evictions => g.evictions = false,
+        }
+        g
+    }
+
+    const ADJUSTMENT_FAMILIES: [Family; 26] = [
+        Family::Annotations,
+        Family::Env,
+        Family::Mounts,
+        Family::Hooks,
+        Family::Devices,
+        Family::DeviceRules,
+        Family::CdiDevices,
+        Family::Rlimits,
+        Family::Cpu,
+        Family::Memory,
+        Family::Hugepages,
+        Family::BlockioClass,
+        Family::RdtClass,
+        Family::Rdt,
+        Family::Unified,
+        Family::Pids,
+        Family::OomScoreAdj,
+        Family::Args,
+        Family::Namespaces,
+        Family::Seccomp,
+        Family::Sysctl,
+        Family::NetDevices,
+        Family::Scheduler,
+        Family::IoPriority,
+        Family::CgroupsPath,
+        Family::MemoryPolicy,
+    ];
+
+    /// For random answers (every field set, random values) and the grants
+    /// that allow exactly them: the answer passes whole; without any one
+    /// family's grant it is refused, for that family only.
+    #[test]
+    fn random_answers_pass_exactly_their_grants() {
+        use rand::{rngs::StdRng, Rng, SeedableRng};
+        let rng = &mut StdRng::seed_from_u64(11);
+        for _ in 0..300 {
+            let mut adjust: ContainerAdjustment = crate::test_support::random(rng);
+            for r in &mut adjust.rlimits {
+                r.soft = r.soft.min(r.hard);
+            }
+            let grants = grants_for(&adjust);
+            assert_eq!(
+                check_answer(&grants, Some(&adjust), &[], &[], &no_updates()),
+                []
+            );
+            let family = ADJUSTMENT_FAMILIES[rng.random_range(0..ADJUSTMENT_FAMILIES.len())];
+            let refused = check_answer(
+                &without(grants, family),
+                Some(&adjust),
+                &[],
+                &[],
+                &no_updates(),
+            );
+            assert!(!refused.is_empty(), "{family}: refused nothing");
+            assert!(
+                refused.iter().all(|r| r.family == family),
+                "{family}: {refused:?}"
+            );
+        }
     }
 }
