@@ -47,7 +47,7 @@ fn dispatcher(tests: &std::path::Path) -> Dispatcher {
     let engine = WasmEngine::new().unwrap();
     let cache = CompileCache::new(engine.engine(), None);
     let report = load_plugins(&engine, &cache, &open_dir(&dir).unwrap(), &dir, |id| {
-        config.guest(&id.name).limits
+        config.guest(&id.name).sandbox()
     })
     .unwrap();
     Dispatcher::new(report.guests, &config)

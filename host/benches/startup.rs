@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use nri_wasm::runtime::{
     loader::{load_plugins, open_cache_dir, open_dir},
-    CompileCache, GuestLimits, WasmEngine,
+    CompileCache, SandboxSpec, WasmEngine,
 };
 use tempfile::TempDir;
 
@@ -42,7 +42,7 @@ fn load(plugins: &std::path::Path, cache: &std::path::Path) -> (std::time::Durat
     let engine = WasmEngine::new().unwrap();
     let cache = CompileCache::new(engine.engine(), Some(open_cache_dir(cache).unwrap()));
     let dir = open_dir(plugins).unwrap();
-    let report = load_plugins(&engine, &cache, &dir, plugins, |_| GuestLimits::default()).unwrap();
+    let report = load_plugins(&engine, &cache, &dir, plugins, |_| SandboxSpec::default()).unwrap();
     assert_eq!(report.guests.len(), GUESTS, "{:?}", report.refused);
     (started.elapsed(), cache.compiled())
 }

@@ -26,7 +26,7 @@ use serde::{de::Error as _, Deserialize, Deserializer};
 
 use crate::{
     grants::{Grants, ReadGrants, Scope},
-    runtime::GuestLimits,
+    runtime::{GuestLimits, SandboxSpec, WasiAccess},
 };
 
 /// What happens to an event when a guest fails it (trap, deadline, memory
@@ -57,6 +57,18 @@ pub struct GuestSettings {
     pub read: ReadGrants,
     /// Which pods it is called for.
     pub scope: Scope,
+    /// WASI, if it needs it: read-only directories, clocks, randomness.
+    pub wasi: Option<WasiAccess>,
+}
+
+impl GuestSettings {
+    /// How the guest is sandboxed.
+    pub fn sandbox(&self) -> SandboxSpec {
+        SandboxSpec {
+            limits: self.limits,
+            wasi: self.wasi.clone(),
+        }
+    }
 }
 
 /// The validated configuration.
@@ -114,6 +126,7 @@ struct RawPluginSettings {
     read: ReadGrants,
     #[serde(default)]
     scope: Scope,
+    wasi: Option<WasiAccess>,
 }
 
 #[derive(Default, Deserialize)]
@@ -197,6 +210,7 @@ impl RawGuestSettings {
             grants: Grants::default(),
             read: ReadGrants::default(),
             scope: Scope::default(),
+            wasi: None,
         }
     }
 }
@@ -233,6 +247,7 @@ impl Config {
                     grants: plugin.grants.clone(),
                     read: plugin.read.clone(),
                     scope: plugin.scope.clone(),
+                    wasi: plugin.wasi.clone(),
                     ..settings.over(&defaults)
                 };
                 (name.clone(), settings)

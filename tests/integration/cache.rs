@@ -3,7 +3,7 @@
 
 use nri_wasm::runtime::{
     loader::{load_plugins, open_cache_dir, open_dir},
-    CompileCache, GuestLimits, WasmEngine,
+    CompileCache, SandboxSpec, WasmEngine,
 };
 use tempfile::TempDir;
 
@@ -26,7 +26,7 @@ fn load(plugins: &std::path::Path, cache: &std::path::Path) -> (usize, u64, u64)
     let engine = WasmEngine::new().unwrap();
     let cache = CompileCache::new(engine.engine(), Some(open_cache_dir(cache).unwrap()));
     let dir = open_dir(plugins).unwrap();
-    let report = load_plugins(&engine, &cache, &dir, plugins, |_| GuestLimits::default()).unwrap();
+    let report = load_plugins(&engine, &cache, &dir, plugins, |_| SandboxSpec::default()).unwrap();
     assert!(report.refused.is_empty(), "{:?}", report.refused);
     (report.guests.len(), cache.compiled(), cache.loaded())
 }

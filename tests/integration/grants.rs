@@ -135,3 +135,53 @@ scope = { namespaces = ["prod-*"], labels = { tier = "web" } }
     // configure, synchronize, the one CreateContainer in scope
     assert_eq!(calls, 3);
 }
+
+#[tokio::test]
+async fn a_guest_granted_a_data_directory_reads_it_and_cannot_write_it() {
+    let data = TempDir::new().unwrap();
+    std::fs::write(data.path().join("env.txt"), "FROM_FILE=42\n").unwrap();
+    let config = format!(
+        "[plugins.data-reader]\n\
+         grants = {{ env = [\"FROM_FILE\", \"DATA_READER_WROTE\"] }}\n\
+         wasi = {{ dirs = [{{ host = {:?}, guest = \"/data\" }}] }}\n",
+        data.path()
+    );
+    let plugins = plugin_dir(&["85-data-reader.wasm"], Some(&config));
+    let (h, _dispatcher) = Harness::with_guests(SimConfig::containerd_2_3, plugins.path()).await;
+    h.sim.run_pod_sandbox(pod("p1")).await.unwrap();
+    let created = h
+        .sim
+        .create_container(container("p1", "app"))
+        .await
+        .unwrap();
+    assert!(
+        created.env.contains(&"FROM_FILE=42".to_string()),
+        "{:?}",
+        created.env
+    );
+    assert!(
+        created.env.contains(&"DATA_READER_WROTE=no".to_string()),
+        "{:?}",
+        created.env
+    );
+    assert!(!data.path().join("written.txt").exists());
+}
+
+#[test]
+fn a_guest_that_imports_wasi_without_a_wasi_grant_is_refused_naming_the_import() {
+    let plugins = plugin_dir(&["85-data-reader.wasm"], None);
+    let engine = nri_wasm::runtime::WasmEngine::new().unwrap();
+    let cache = nri_wasm::runtime::CompileCache::new(engine.engine(), None);
+    let dir = nri_wasm::runtime::loader::open_dir(plugins.path()).unwrap();
+    let report =
+        nri_wasm::runtime::loader::load_plugins(&engine, &cache, &dir, plugins.path(), |_| {
+            nri_wasm::runtime::SandboxSpec::default()
+        })
+        .unwrap();
+    assert!(report.guests.is_empty());
+    let reason = &report.refused[0].reason;
+    assert!(
+        reason.starts_with("does not fit the nri:plugin world:") && reason.contains("wasi:"),
+        "{reason}"
+    );
+}

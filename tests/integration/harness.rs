@@ -364,7 +364,7 @@ pub fn load_dispatcher(plugins: &Path) -> Dispatcher {
     let cache = CompileCache::new(engine.engine(), None);
     let dir = open_dir(plugins).unwrap();
     let report = load_plugins(&engine, &cache, &dir, plugins, |id| {
-        config.guest(&id.name).limits
+        config.guest(&id.name).sandbox()
     })
     .unwrap();
     assert!(report.refused.is_empty(), "refused: {:?}", report.refused);

@@ -3,7 +3,7 @@
 
 use nri_wasm::runtime::{
     loader::{load_plugins, open_dir},
-    CompileCache, GuestLimits, WasmEngine,
+    CompileCache, SandboxSpec, WasmEngine,
 };
 
 use crate::guests::plugin_dir;
@@ -27,7 +27,7 @@ fn bad_plugin_files_are_refused_with_file_and_reason_and_the_rest_load() {
     let cache = CompileCache::new(engine.engine(), None);
     let dir = open_dir(plugins.path()).unwrap();
     let report = load_plugins(&engine, &cache, &dir, plugins.path(), |_| {
-        GuestLimits::default()
+        SandboxSpec::default()
     })
     .unwrap();
 
@@ -88,7 +88,7 @@ fn a_component_of_another_world_is_refused_naming_what_it_misses() {
     let cache = CompileCache::new(engine.engine(), None);
     let dir = open_dir(plugins.path()).unwrap();
     let report = load_plugins(&engine, &cache, &dir, plugins.path(), |_| {
-        GuestLimits::default()
+        SandboxSpec::default()
     })
     .unwrap();
     assert!(report.guests.is_empty());

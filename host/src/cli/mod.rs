@@ -60,7 +60,7 @@ pub fn load_guests(source: &GuestSource) -> anyhow::Result<Dispatcher> {
         .ok();
     let cache = CompileCache::new(engine.engine(), cache_dir);
     let report = load_plugins(&engine, &cache, &plugins, &source.plugins, |id| {
-        config.guest(&id.name).limits
+        config.guest(&id.name).sandbox()
     })
     .with_context(|| format!("cannot list plugin directory {}", source.plugins.display()))?;
     for refusal in &report.refused {

@@ -36,6 +36,7 @@ pub enum EngineError {
 pub struct WasmEngine {
     engine: Engine,
     linker: Arc<Linker<GuestState>>,
+    wasi_linker: Arc<Linker<GuestState>>,
     _ticker: Arc<Ticker>,
 }
 
@@ -56,10 +57,13 @@ impl WasmEngine {
             &mut linker,
             |state| state,
         )?;
+        let mut wasi_linker = linker.clone();
+        wasmtime_wasi::p2::add_to_linker_sync(&mut wasi_linker)?;
         let ticker = Ticker::start(engine.clone());
         Ok(WasmEngine {
             engine,
             linker: Arc::new(linker),
+            wasi_linker: Arc::new(wasi_linker),
             _ticker: Arc::new(ticker),
         })
     }
@@ -69,9 +73,14 @@ impl WasmEngine {
         &self.engine
     }
 
-    /// The linker every guest is instantiated with.
-    pub fn linker(&self) -> &Linker<GuestState> {
-        &self.linker
+    /// The linker of guests: the `log` import only, or, for guests
+    /// granted WASI access, WASI too.
+    pub fn linker(&self, wasi: bool) -> &Linker<GuestState> {
+        if wasi {
+            &self.wasi_linker
+        } else {
+            &self.linker
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use wasmtime::{
 use super::{
     bindings::{adjuster, container_events, lifecycle, pod_events, types as wit, validator},
     engine::{WasmEngine, EPOCH_TICK},
-    sandbox::GuestState,
+    sandbox::{GuestState, WasiAccess},
 };
 
 /// A guest's place and name: `NN-name`, from its file name.
@@ -42,6 +42,15 @@ pub struct GuestLimits {
     pub memory: usize,
     /// Longest a single call may run.
     pub deadline: Duration,
+}
+
+/// How a guest is sandboxed: its limits and, if granted, WASI access.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SandboxSpec {
+    /// Memory cap and call deadline.
+    pub limits: GuestLimits,
+    /// WASI, for guests that need it; none by default.
+    pub wasi: Option<WasiAccess>,
 }
 
 impl Default for GuestLimits {
@@ -182,6 +191,7 @@ pub struct GuestPre {
     pre: InstancePre<GuestState>,
     exports: ExportIndices,
     limits: GuestLimits,
+    wasi: Option<WasiAccess>,
 }
 
 impl GuestPre {
@@ -190,10 +200,10 @@ impl GuestPre {
         engine: &WasmEngine,
         id: GuestId,
         component: &Component,
-        limits: GuestLimits,
+        sandbox: SandboxSpec,
     ) -> Result<Self, LinkError> {
         let pre = engine
-            .linker()
+            .linker(sandbox.wasi.is_some())
             .instantiate_pre(component)
             .map_err(LinkError::Imports)?;
         let exports = ExportIndices::find(&pre);
@@ -209,7 +219,8 @@ impl GuestPre {
             engine: engine.clone(),
             pre,
             exports,
-            limits,
+            limits: sandbox.limits,
+            wasi: sandbox.wasi,
         })
     }
 
@@ -235,7 +246,14 @@ impl GuestPre {
 
     /// Creates a fresh instance in a store of its own.
     pub fn instantiate(&self) -> Result<GuestInstance, GuestFault> {
-        let state = GuestState::new(self.id.to_string(), self.limits.memory);
+        let wasi = match &self.wasi {
+            Some(access) => access.context(),
+            None => Ok(wasmtime_wasi::WasiCtx::builder().build()),
+        }
+        .map_err(|err| {
+            GuestFault::Instantiate(format!("cannot set up its WASI access: {err:#}"))
+        })?;
+        let state = GuestState::new(self.id.to_string(), self.limits.memory, wasi);
         let mut store = Store::new(self.engine.engine(), state);
         store.limiter(|state| state);
         store.set_epoch_deadline(ticks(self.limits.deadline));

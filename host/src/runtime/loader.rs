@@ -16,7 +16,7 @@ use nri_proto::identity::check_identity;
 
 use super::{
     cache::CompileCache,
-    guest::{GuestId, GuestLimits, GuestPre},
+    guest::{GuestId, GuestPre, SandboxSpec},
     WasmEngine,
 };
 
@@ -77,14 +77,14 @@ pub fn parse_file_name(file: &str) -> Result<Option<GuestId>, String> {
     }))
 }
 
-/// Loads every plugin of `dir` (shown to people as `path`), with the
-/// limits `limits` gives each guest.
+/// Loads every plugin of `dir` (shown to people as `path`), each with the
+/// sandbox `sandbox` gives it.
 pub fn load_plugins(
     engine: &WasmEngine,
     cache: &CompileCache,
     dir: &Dir,
     path: &Path,
-    limits: impl Fn(&GuestId) -> GuestLimits,
+    sandbox: impl Fn(&GuestId) -> SandboxSpec,
 ) -> std::io::Result<LoadReport> {
     let mut files = BTreeMap::new();
     for entry in dir.entries()? {
@@ -115,7 +115,7 @@ pub fn load_plugins(
             )));
             continue;
         }
-        match load_one(engine, cache, dir, &file, id.clone(), limits(&id)) {
+        match load_one(engine, cache, dir, &file, id.clone(), sandbox(&id)) {
             Ok(guest) => {
                 names.insert(id.name.clone(), id);
                 report.guests.push(guest);
@@ -133,7 +133,7 @@ fn load_one(
     dir: &Dir,
     file: &str,
     id: GuestId,
-    limits: GuestLimits,
+    sandbox: SandboxSpec,
 ) -> Result<GuestPre, String> {
     let bytes = read_capped(dir, file).map_err(|e| format!("cannot read: {e}"))?;
     if is_core_module(&bytes) {
@@ -142,7 +142,7 @@ fn load_one(
     let component = cache
         .component(engine.engine(), &bytes)
         .map_err(|e| format!("is not a valid Wasm component: {e}"))?;
-    GuestPre::new(engine, id, &component, limits)
+    GuestPre::new(engine, id, &component, sandbox)
         .map_err(|e| format!("does not fit the nri:plugin world: {e}"))
 }
 

@@ -13,5 +13,6 @@ pub use cache::CompileCache;
 pub use engine::WasmEngine;
 pub use guest::{
     CallResult, GuestFault, GuestId, GuestInstance, GuestLimits, GuestNotification, GuestPre,
-    LinkError,
+    LinkError, SandboxSpec,
 };
+pub use sandbox::WasiAccess;

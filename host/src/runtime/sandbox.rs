@@ -1,9 +1,16 @@
-//! What a guest's store holds: its memory and table limits, and its one
-//! import, logging, rate limited and tagged with the guest's name.
+//! What a guest's store holds: its memory and table limits, its import
+//! `log` (rate limited, tagged with the guest's name), and, only for a
+//! guest granted WASI access, a WASI context with nothing in it but the
+//! read-only directories, clocks and randomness it was granted.
 
-use std::time::Instant;
+use std::{convert::Infallible, path::PathBuf, time::Instant};
 
-use wasmtime::ResourceLimiter;
+use serde::Deserialize;
+use wasmtime::{component::ResourceTable, ResourceLimiter};
+use wasmtime_wasi::{
+    clocks::{HostMonotonicClock, HostWallClock},
+    FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
+};
 
 use super::bindings::{log, types};
 
@@ -16,6 +23,97 @@ pub const LOG_BURST: f64 = 200.0;
 /// Table elements a guest may have.
 pub const MAX_TABLE_ELEMENTS: usize = 100_000;
 
+/// A directory of the host a guest may read, and where it sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PreopenDir {
+    /// The directory on the host.
+    pub host: PathBuf,
+    /// Its path inside the guest.
+    pub guest: String,
+}
+
+/// WASI for a guest that needs it (`[plugins.NAME.wasi]`): read-only
+/// directories, and clocks and randomness if granted. Never environment,
+/// arguments, network or writable files.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WasiAccess {
+    /// Directories to read.
+    #[serde(default)]
+    pub dirs: Vec<PreopenDir>,
+    /// Real clocks; without, every clock reads 0.
+    #[serde(default)]
+    pub clocks: bool,
+    /// Real randomness; without, random bytes are zeros.
+    #[serde(default)]
+    pub random: bool,
+}
+
+impl WasiAccess {
+    /// The WASI context this access allows.
+    pub fn context(&self) -> wasmtime::Result<WasiCtx> {
+        let mut builder = WasiCtxBuilder::new();
+        builder
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        for dir in &self.dirs {
+            builder.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadOnly)?;
+        }
+        if !self.clocks {
+            builder
+                .wall_clock(StoppedClock)
+                .monotonic_clock(StoppedClock);
+        }
+        if !self.random {
+            builder
+                .secure_random(NoRandom)
+                .insecure_random(NoRandom)
+                .insecure_random_seed(0);
+        }
+        Ok(builder.build())
+    }
+}
+
+/// The clocks of a guest not granted clocks: always 0.
+struct StoppedClock;
+
+impl HostWallClock for StoppedClock {
+    fn resolution(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1)
+    }
+    fn now(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+}
+
+impl HostMonotonicClock for StoppedClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+/// The randomness of a guest not granted randomness: zeros.
+struct NoRandom;
+
+impl rand_core::TryRng for NoRandom {
+    type Error = Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        Ok(0)
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        Ok(0)
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        dst.fill(0);
+        Ok(())
+    }
+}
+
 /// Per-store state of a guest.
 pub struct GuestState {
     guest: String,
@@ -23,18 +121,23 @@ pub struct GuestState {
     memory_denied: bool,
     log: TokenBucket,
     suppressed: u64,
+    wasi: WasiCtx,
+    table: ResourceTable,
 }
 
 impl GuestState {
     /// State for guest `NN-name`, with linear memories capped at
-    /// `memory_limit` bytes.
-    pub fn new(guest: String, memory_limit: usize) -> Self {
+    /// `memory_limit` bytes and the WASI context `wasi` (empty for guests
+    /// without WASI access, whose linker has no WASI).
+    pub fn new(guest: String, memory_limit: usize, wasi: WasiCtx) -> Self {
         GuestState {
             guest,
             memory_limit,
             memory_denied: false,
             log: TokenBucket::new(LOG_LINES_PER_SECOND, LOG_BURST),
             suppressed: 0,
+            wasi,
+            table: ResourceTable::new(),
         }
     }
 
@@ -69,6 +172,15 @@ impl ResourceLimiter for GuestState {
 }
 
 impl types::Host for GuestState {}
+
+impl WasiView for GuestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
 
 impl log::Host for GuestState {
     fn log(&mut self, level: log::Level, message: String) {
@@ -158,7 +270,7 @@ mod tests {
 
     #[test]
     fn memory_beyond_the_cap_is_refused_and_noted() {
-        let mut state = GuestState::new("10-x".into(), 1 << 20);
+        let mut state = GuestState::new("10-x".into(), 1 << 20, WasiCtx::builder().build());
         assert!(state.memory_growing(0, 1 << 20, None).unwrap());
         assert!(!state.memory_growing(0, (1 << 20) + 1, None).unwrap());
         assert!(state.take_memory_denied());

@@ -2,7 +2,9 @@
 //! compiled for `wasm32-unknown-unknown`, and each crate's core module
 //! (which carries its WIT world, embedded by wit-bindgen) is turned into a
 //! component named `NN-name.wasm`, as nri-wasm loads plugins. A crate is a
-//! plugin when its `Cargo.toml` has `[package.metadata.nri-wasm] index`.
+//! plugin when its `Cargo.toml` has `[package.metadata.nri-wasm] index`; a
+//! plugin that uses WASI (files, clocks) says `target = "wasm32-wasip2"`
+//! there, and is built for that target, whose linker makes the component.
 
 use std::{
     path::{Path, PathBuf},
@@ -13,6 +15,8 @@ use anyhow::{bail, Context};
 
 /// The Wasm target guests are built for.
 pub const TARGET: &str = "wasm32-unknown-unknown";
+/// The target of guests that use WASI.
+pub const WASI_TARGET: &str = "wasm32-wasip2";
 
 /// A plugin that was built.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +32,7 @@ struct PluginCrate {
     name: String,
     index: String,
     lib_name: String,
+    target: String,
 }
 
 fn cargo() -> Command {
@@ -63,32 +68,52 @@ pub fn build_workspace(
     out_dir: &Path,
 ) -> anyhow::Result<Vec<BuiltGuest>> {
     let crates = plugin_crates(manifest)?;
-    let status = cargo()
-        .args([
+    for target in [TARGET, WASI_TARGET] {
+        let packages: Vec<&str> = crates
+            .iter()
+            .filter(|c| c.target == target)
+            .map(|c| c.name.as_str())
+            .collect();
+        if packages.is_empty() {
+            continue;
+        }
+        let mut build = cargo();
+        build.args([
             "build",
             "--release",
             "--locked",
             "--target",
-            TARGET,
+            target,
             "--manifest-path",
-        ])
-        .arg(manifest)
-        .arg("--target-dir")
-        .arg(target_dir)
-        .status()
-        .context("running cargo")?;
-    if !status.success() {
-        bail!("building the guests of {} failed", manifest.display());
+        ]);
+        build.arg(manifest).arg("--target-dir").arg(target_dir);
+        for package in &packages {
+            build.args(["-p", package]);
+        }
+        if !build.status().context("running cargo")?.success() {
+            bail!(
+                "building the guests {packages:?} of {} failed",
+                manifest.display()
+            );
+        }
     }
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-    let modules = target_dir.join(TARGET).join("release");
     crates
         .iter()
         .map(|c| {
-            let module = modules.join(format!("{}.wasm", c.lib_name));
+            let module = target_dir
+                .join(&c.target)
+                .join("release")
+                .join(format!("{}.wasm", c.lib_name));
             let id = format!("{}-{}", c.index, c.name);
             let path = out_dir.join(format!("{id}.wasm"));
-            componentize(&module, &path)?;
+            if c.target == WASI_TARGET {
+                // Already a component: the target's linker made it.
+                std::fs::copy(&module, &path)
+                    .with_context(|| format!("copying {}", module.display()))?;
+            } else {
+                componentize(&module, &path)?;
+            }
             Ok(BuiltGuest { id, path })
         })
         .collect()
@@ -132,9 +157,14 @@ fn plugin_crates(manifest: &Path) -> anyhow::Result<Vec<PluginCrate>> {
         .context("no packages in cargo metadata")?;
     let mut crates = Vec::new();
     for package in packages {
-        let Some(index) = package["metadata"]["nri-wasm"]["index"].as_str() else {
+        let metadata = &package["metadata"]["nri-wasm"];
+        let Some(index) = metadata["index"].as_str() else {
             continue;
         };
+        let target = metadata["target"].as_str().unwrap_or(TARGET).to_string();
+        if target != TARGET && target != WASI_TARGET {
+            bail!("unknown target {target:?}: use {TARGET} or {WASI_TARGET}");
+        }
         let name = package["name"]
             .as_str()
             .context("package without a name")?
@@ -155,6 +185,7 @@ fn plugin_crates(manifest: &Path) -> anyhow::Result<Vec<PluginCrate>> {
             name,
             index: index.to_string(),
             lib_name,
+            target,
         });
     }
     Ok(crates)
