@@ -4,6 +4,7 @@
 mod bad_frames;
 mod cache;
 mod capture;
+mod cli;
 mod daemon;
 mod events;
 mod examples;

@@ -1,5 +1,6 @@
 //! The command-line verbs, one per file.
 
+mod check;
 mod demo;
 mod run;
 
@@ -104,6 +105,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Run(run::RunArgs),
+    Check(check::CheckArgs),
     Demo(demo::DemoArgs),
 }
 
@@ -116,6 +118,7 @@ impl Cli {
         runtime.block_on(async {
             match self.command {
                 Command::Run(args) => run::run(args).await,
+                Command::Check(args) => check::check(args).await,
                 Command::Demo(args) => demo::demo(args).await,
             }
         })

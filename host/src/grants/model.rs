@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::{de::Error as _, Deserialize, Deserializer};
+use serde::{de::Error as _, Deserialize, Deserializer, Serialize, Serializer};
 use wildmatch::WildMatch;
 
 /// A list of patterns: `*` matches any run of characters (`/` included),
@@ -61,6 +61,18 @@ impl Patterns {
     }
 }
 
+impl Serialize for Patterns {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.source.serialize(s)
+    }
+}
+
+impl<T: Serialize> Serialize for Bounds<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        [&self.min, &self.max].serialize(s)
+    }
+}
+
 impl<'de> Deserialize<'de> for Patterns {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let list = Vec::<String>::deserialize(d)?;
@@ -104,7 +116,7 @@ impl<'de, T: Deserialize<'de> + PartialOrd + std::fmt::Display + Copy> Deseriali
 }
 
 /// A mount a guest may add (or remove).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct MountGrant {
     /// Destination patterns.
@@ -122,7 +134,7 @@ pub struct MountGrant {
 }
 
 /// A device a guest may add (or remove).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct DeviceGrant {
     /// Path patterns.
@@ -143,7 +155,7 @@ pub struct DeviceGrant {
 }
 
 /// CPU knobs a guest may set.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct CpuGrant {
     /// CPU shares.
@@ -161,7 +173,7 @@ pub struct CpuGrant {
 }
 
 /// Memory knobs a guest may set.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct MemoryGrant {
     /// Limit, bytes.
@@ -183,7 +195,7 @@ pub struct MemoryGrant {
 }
 
 /// Which existing containers a guest may update.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum UpdateScope {
     /// None.
@@ -196,7 +208,7 @@ pub enum UpdateScope {
 }
 
 /// What a guest may change. Every field is deny-by-default.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Grants {
     /// Annotation keys.
@@ -284,7 +296,7 @@ pub struct Grants {
 }
 
 /// What of pods and containers a guest may read; the rest is redacted.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ReadGrants {
     /// Values of environment variables (names are always visible).
@@ -308,7 +320,7 @@ pub struct ReadGrants {
 }
 
 /// Which pods and containers a guest is called for; all when empty.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Scope {
     /// Pod namespaces.

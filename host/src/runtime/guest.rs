@@ -239,6 +239,15 @@ impl GuestPre {
         self.exports.handled()
     }
 
+    /// The names of what it imports.
+    pub fn imports(&self) -> Vec<String> {
+        let component_type = self.pre.component().component_type();
+        component_type
+            .imports(self.engine.engine())
+            .map(|(name, _)| name.to_string())
+            .collect()
+    }
+
     /// The `nri:plugin` interfaces it exports.
     pub fn interfaces(&self) -> Vec<&'static str> {
         self.exports.names()

@@ -98,7 +98,7 @@ pub fn load_plugins(
     for file in files.into_keys() {
         let refuse = |reason: String| Refusal {
             file: path.join(&file),
-            reason,
+            reason: one_line(&reason),
         };
         let id = match parse_file_name(&file) {
             Ok(Some(id)) => id,
@@ -127,6 +127,19 @@ pub fn load_plugins(
     Ok(report)
 }
 
+/// Loads one plugin file of `dir`. The error says why it cannot be a
+/// guest.
+pub fn load_file(
+    engine: &WasmEngine,
+    cache: &CompileCache,
+    dir: &Dir,
+    file: &str,
+    id: GuestId,
+    sandbox: SandboxSpec,
+) -> Result<GuestPre, String> {
+    load_one(engine, cache, dir, file, id, sandbox).map_err(|reason| one_line(&reason))
+}
+
 fn load_one(
     engine: &WasmEngine,
     cache: &CompileCache,
@@ -144,6 +157,11 @@ fn load_one(
         .map_err(|e| format!("is not a valid Wasm component: {e}"))?;
     GuestPre::new(engine, id, &component, sandbox)
         .map_err(|e| format!("does not fit the nri:plugin world: {e}"))
+}
+
+/// A reason on one line: wasmtime's causes can span several.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn read_capped(dir: &Dir, file: &str) -> std::io::Result<Vec<u8>> {

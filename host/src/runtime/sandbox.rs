@@ -5,7 +5,7 @@
 
 use std::{convert::Infallible, path::PathBuf, time::Instant};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use wasmtime::{component::ResourceTable, ResourceLimiter};
 use wasmtime_wasi::{
     clocks::{HostMonotonicClock, HostWallClock},
@@ -24,7 +24,7 @@ pub const LOG_BURST: f64 = 200.0;
 pub const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 /// A directory of the host a guest may read, and where it sees it.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PreopenDir {
     /// The directory on the host.
@@ -36,7 +36,7 @@ pub struct PreopenDir {
 /// WASI for a guest that needs it (`[plugins.NAME.wasi]`): read-only
 /// directories, and clocks and randomness if granted. Never environment,
 /// arguments, network or writable files.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct WasiAccess {
     /// Directories to read.

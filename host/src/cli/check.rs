@@ -1,0 +1,111 @@
+//! `nri-wasm check PLUGIN.wasm`: is the file a component of the
+//! `nri:plugin` world, what does it export and import, which events would
+//! it get, and with which limits and grants. Exits non-zero, with a
+//! one-line reason, when the file cannot be a guest.
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, Context};
+use clap::Args;
+
+use crate::{
+    config::Config,
+    runtime::{
+        loader::{load_file, open_dir, parse_file_name},
+        CompileCache, GuestId, WasmEngine,
+    },
+};
+
+/// Check a plugin file: component validity, exports, imports, events,
+/// and what the configuration grants it.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The plugin file (`NN-name.wasm`).
+    plugin: PathBuf,
+    /// Configuration file with the plugin's grants and limits.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+pub(super) async fn check(args: CheckArgs) -> anyhow::Result<()> {
+    let config = match &args.config {
+        Some(file) => Config::load(file)?,
+        None => Config::default(),
+    };
+    let file = args
+        .plugin
+        .file_name()
+        .and_then(|f| f.to_str())
+        .ok_or_else(|| anyhow!("{}: not a file name", args.plugin.display()))?
+        .to_string();
+    let id = guest_id(&file);
+    let dir = args
+        .plugin
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let dir = open_dir(dir).with_context(|| format!("cannot open {}", dir.display()))?;
+    let engine = WasmEngine::new()?;
+    let cache = CompileCache::new(engine.engine(), None);
+    let settings = config.guest(&id.name);
+    let guest = load_file(&engine, &cache, &dir, &file, id.clone(), settings.sandbox())
+        .map_err(|reason| anyhow!("{}: {reason}", args.plugin.display()))?;
+
+    println!("{}: a component of nri:plugin@0.1.0", args.plugin.display());
+    println!("  guest:      {id}");
+    println!("  exports:    {}", guest.interfaces().join(", "));
+    println!("  imports:    {}", guest.imports().join(", "));
+    println!("  events:     {}", guest.handled_events());
+    println!(
+        "  limits:     {} bytes of memory, {:?} per call",
+        settings.limits.memory, settings.limits.deadline
+    );
+    println!("  on failure: {:?}", settings.failure_policy);
+    for (what, table) in [
+        ("grants", toml::to_string(&settings.grants)),
+        ("read", toml::to_string(&settings.read)),
+        ("scope", toml::to_string(&settings.scope)),
+        ("wasi", toml::to_string(&settings.wasi.unwrap_or_default())),
+    ] {
+        print_granted(what, &table?);
+    }
+    Ok(())
+}
+
+/// The entries of a grant table that grant something (deny is the default).
+fn print_granted(what: &str, table: &str) {
+    let entries: Vec<&str> = table
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter(|l| !l.ends_with("= []") && !l.ends_with("= false") && !l.ends_with("= \"none\""))
+        .filter(|l| !l.ends_with("= {}"))
+        .collect();
+    // Table headers with nothing granted under them go too.
+    let is_header = |l: &str| l.starts_with('[');
+    let granted: Vec<&str> = entries
+        .iter()
+        .enumerate()
+        .filter(|(i, l)| !is_header(l) || entries.get(i + 1).is_some_and(|next| !is_header(next)))
+        .map(|(_, l)| *l)
+        .collect();
+    if granted.is_empty() {
+        println!("  {what}: nothing");
+    } else {
+        println!("  {what}:");
+        for line in granted {
+            println!("    {line}");
+        }
+    }
+}
+
+/// The guest a file name stands for; a file not named `NN-name.wasm` is
+/// checked as index 00 with its stem as name.
+fn guest_id(file: &str) -> GuestId {
+    match parse_file_name(file) {
+        Ok(Some(id)) => id,
+        _ => GuestId {
+            index: "00".into(),
+            name: file.trim_end_matches(".wasm").to_string(),
+        },
+    }
+}
