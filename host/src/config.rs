@@ -7,6 +7,10 @@
 //! deadline = "100ms"            # longest single call
 //! failure-policy = "fail-open"  # or "fail-closed"
 //!
+//! [daemon]                      # read at start; flags and env override
+//! socket = "/var/run/nri/nri.sock"
+//! status-address = "127.0.0.1:9465"
+//!
 //! [plugins.ulimit-adjuster]     # by guest name (file NN-name.wasm)
 //! failure-policy = "fail-closed"
 //! config = "anything the guest understands"
@@ -71,9 +75,30 @@ impl GuestSettings {
     }
 }
 
+/// The daemon's own settings, from the `[daemon]` section. Command-line
+/// flags and environment variables override them; they are read at start
+/// only.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DaemonSettings {
+    /// The runtime's NRI socket.
+    pub socket: Option<PathBuf>,
+    /// Plugin name to register under.
+    pub name: Option<String>,
+    /// Plugin index to register under.
+    pub index: Option<String>,
+    /// Directory for compiled guests.
+    pub cache_dir: Option<PathBuf>,
+    /// Address of the status endpoint, or "off".
+    pub status_address: Option<String>,
+    /// Whether plugin and configuration changes are applied while running.
+    pub reload: Option<bool>,
+}
+
 /// The validated configuration.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Config {
+    daemon: DaemonSettings,
     defaults: GuestSettings,
     plugins: BTreeMap<String, GuestSettings>,
 }
@@ -103,6 +128,8 @@ pub enum ConfigError {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawConfig {
+    #[serde(default)]
+    daemon: DaemonSettings,
     #[serde(default)]
     defaults: RawGuestSettings,
     #[serde(default)]
@@ -253,7 +280,16 @@ impl Config {
                 (name.clone(), settings)
             })
             .collect();
-        Ok(Config { defaults, plugins })
+        Ok(Config {
+            daemon: raw.daemon,
+            defaults,
+            plugins,
+        })
+    }
+
+    /// The daemon's own settings.
+    pub fn daemon(&self) -> &DaemonSettings {
+        &self.daemon
     }
 
     /// The settings of guest `name`.

@@ -15,8 +15,11 @@ pub mod cli;
 pub mod config;
 pub mod dispatch;
 pub mod grants;
+pub mod metrics;
 pub mod observe;
+pub mod plugins;
 pub mod protocol;
 pub mod runtime;
+pub mod status;
 #[cfg(test)]
 mod test_support;

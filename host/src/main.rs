@@ -8,7 +8,7 @@ use nri_wasm::{cli::Cli, observe::init_logging};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    init_logging(cli.log_format, cli.default_log_filter());
     match cli.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -1,6 +1,6 @@
 //! Logs: `tracing` to stderr, as text for people or JSON for collectors.
-//! The filter comes from `NRI_WASM_LOG` (env-filter syntax), `info` by
-//! default.
+//! The filter comes from `NRI_WASM_LOG` (env-filter syntax), else the
+//! verb's default.
 
 use std::io::IsTerminal;
 
@@ -20,10 +20,12 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber. Records of the `log` crate (ttrpc uses
-/// it) are forwarded into it.
-pub fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_env(LOG_FILTER_ENV).unwrap_or_else(|_| EnvFilter::new("info"));
+/// Installs the global subscriber, filtering by `NRI_WASM_LOG` or else by
+/// `default_filter`. Records of the `log` crate (ttrpc uses it) are
+/// forwarded into it.
+pub fn init_logging(format: LogFormat, default_filter: &str) {
+    let filter =
+        EnvFilter::try_from_env(LOG_FILTER_ENV).unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())

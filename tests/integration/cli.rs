@@ -62,3 +62,107 @@ fn check_of_a_file_that_is_not_a_component_fails_with_one_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn test_runs_an_event_through_a_plugin_with_its_grants() {
+    let config = r#"
+[plugins.ulimit-adjuster]
+read = { annotations = ["ulimits.noderesource.dev/*"] }
+grants = { rlimits = { RLIMIT_NOFILE = 2048 } }
+"#;
+    let plugins = plugin_dir(&["30-ulimit-adjuster.wasm"], Some(config));
+    let plugin = plugins.path().join("30-ulimit-adjuster.wasm");
+    let config = plugins.path().join("nri-wasm.toml");
+    let event = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../guest-examples/events/create-container.json"
+    );
+    let run = |extra: &[&str]| {
+        let mut args = vec!["test", plugin.to_str().unwrap(), "--event", event];
+        args.extend_from_slice(extra);
+        let output = Command::new(env!("CARGO_BIN_EXE_nri-wasm"))
+            .args(&args)
+            .env("NRI_WASM_LOG", "error")
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    };
+
+    // Without the configuration it may not even read the annotation.
+    let (code, stdout) = run(&[]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.contains("CreateContainer") && stdout.contains("no change"),
+        "{stdout}"
+    );
+
+    // With it, it reads the annotation, but the hard limit 4096 is above
+    // the granted 2048: refused, exit status 2.
+    let (code, stdout) = run(&["--config", config.to_str().unwrap(), "--json"]);
+    assert_eq!(code, Some(2), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let create = &report["calls"][1];
+    assert_eq!(create["event"], "CreateContainer");
+    assert_eq!(create["refusals"][0]["family"], "rlimits", "{report:#}");
+    assert_eq!(create["refusals"][0]["grant"], "RLIMIT_NOFILE up to 2048");
+    assert_eq!(
+        report["reply"],
+        serde_json::json!({}),
+        "nothing reaches the runtime"
+    );
+}
+
+#[test]
+fn test_with_a_bad_event_file_says_what_is_wrong() {
+    let plugins = plugin_dir(&["30-ulimit-adjuster.wasm"], None);
+    let plugin = plugins.path().join("30-ulimit-adjuster.wasm");
+    let event = plugins.path().join("event.json");
+    std::fs::write(
+        &event,
+        r#"{"event": "CreateContainer", "request": {"pod": {"nmae": "x"}}}"#,
+    )
+    .unwrap();
+    let (ok, _, stderr) = nri_wasm(&[
+        "test",
+        plugin.to_str().unwrap(),
+        "--event",
+        event.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("\"request\"") && stderr.contains("nmae"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn demo_shows_what_guests_changed_and_what_was_refused() {
+    let config = include_str!("../../guest-examples/nri-wasm.toml");
+    let examples = [
+        "10-logger.wasm",
+        "20-env-injector.wasm",
+        "30-ulimit-adjuster.wasm",
+        "40-device-injector.wasm",
+        "60-hook-injector.wasm",
+        "90-validator.wasm",
+    ];
+    let plugins = plugin_dir(&examples, Some(config));
+    let (ok, stdout, stderr) = nri_wasm(&["demo", "--plugins", plugins.path().to_str().unwrap()]);
+    assert!(ok, "{stdout}\n{stderr}");
+    for applied in [
+        "+ env NRI_WASM=1",
+        "+ rlimit RLIMIT_NOFILE soft 1024 hard 4096",
+        "+ device /dev/nri-null (c 1:3)",
+        "+ createRuntime hook /usr/local/bin/audit-hook",
+    ] {
+        assert!(stdout.contains(applied), "no {applied:?} in\n{stdout}");
+    }
+    assert!(
+        stdout.lines().any(|l| l.contains("30-ulimit-adjuster")
+            && l.contains("REFUSED rlimits \"RLIMIT_NOFILE soft 1048576 hard 4194304\"")),
+        "{stdout}"
+    );
+}

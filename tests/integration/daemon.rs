@@ -27,6 +27,7 @@ impl Daemon {
             .arg(plugins)
             .arg("--cache-dir")
             .arg(plugins.join(".cache"))
+            .args(["--status-address", "127.0.0.1:0"])
             .env("NRI_WASM_LOG", "info")
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
@@ -58,6 +59,16 @@ impl Daemon {
             "log never said {needle:?}; it said:\n{}",
             self.log.lock().unwrap()
         );
+    }
+
+    /// The address of the status endpoint, from the log.
+    pub async fn status_address(&self) -> std::net::SocketAddr {
+        const SAID: &str = "serving /metrics, /healthz and /readyz address=";
+        self.wait_for_log(SAID).await;
+        let log = self.log.lock().unwrap();
+        let rest = &log[log.find(SAID).unwrap() + SAID.len()..];
+        let address = rest.split_whitespace().next().unwrap();
+        address.parse().unwrap()
     }
 
     /// Whether the process is still up.

@@ -100,3 +100,43 @@ fn a_component_of_another_world_is_refused_naming_what_it_misses() {
     );
     assert_eq!(reasons[1], "does not fit the nri:plugin world: exports none of the nri:plugin@0.1.0 interfaces (lifecycle, pod-events, container-events, adjuster, validator)");
 }
+
+#[test]
+fn plugin_files_and_directories_others_can_write_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let plugins = plugin_dir(&["10-logger.wasm", "20-env-injector.wasm"], None);
+    let chmod = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    chmod(&plugins.path().join("20-env-injector.wasm"), 0o666);
+    let engine = WasmEngine::new().unwrap();
+    let cache = CompileCache::new(engine.engine(), None);
+    let load = || {
+        let dir = open_dir(plugins.path()).unwrap();
+        load_plugins(&engine, &cache, &dir, plugins.path(), |_| {
+            SandboxSpec::default()
+        })
+    };
+
+    let report = load().unwrap();
+    let loaded: Vec<String> = report.guests.iter().map(|g| g.id().to_string()).collect();
+    assert_eq!(loaded, ["10-logger"]);
+    assert_eq!(report.refused.len(), 1);
+    assert_eq!(
+        report.refused[0].reason,
+        "is writable by its group and everyone (mode 0666); only its owner may write it"
+    );
+
+    chmod(plugins.path(), 0o777);
+    let err = load()
+        .err()
+        .expect("a directory anyone can write loads nothing");
+    assert_eq!(err.kind(), std::io::ErrorKind::PermissionDenied);
+    assert!(
+        err.to_string().ends_with(
+            "is writable by its group and everyone (mode 0777); only its owner may write it"
+        ),
+        "{err}"
+    );
+    chmod(plugins.path(), 0o700);
+}

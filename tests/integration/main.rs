@@ -13,6 +13,8 @@ mod guests;
 mod harness;
 mod loading;
 mod reconnect;
+mod reload;
 mod replay;
 mod sandbox;
+mod status;
 mod traces;

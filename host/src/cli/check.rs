@@ -3,7 +3,7 @@
 //! it get, and with which limits and grants. Exits non-zero, with a
 //! one-line reason, when the file cannot be a guest.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
 use clap::Args;
@@ -12,7 +12,7 @@ use crate::{
     config::Config,
     runtime::{
         loader::{load_file, open_dir, parse_file_name},
-        CompileCache, GuestId, WasmEngine,
+        CompileCache, GuestId, GuestPre, WasmEngine,
     },
 };
 
@@ -28,29 +28,9 @@ pub struct CheckArgs {
 }
 
 pub(super) async fn check(args: CheckArgs) -> anyhow::Result<()> {
-    let config = match &args.config {
-        Some(file) => Config::load(file)?,
-        None => Config::default(),
-    };
-    let file = args
-        .plugin
-        .file_name()
-        .and_then(|f| f.to_str())
-        .ok_or_else(|| anyhow!("{}: not a file name", args.plugin.display()))?
-        .to_string();
-    let id = guest_id(&file);
-    let dir = args
-        .plugin
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let dir = open_dir(dir).with_context(|| format!("cannot open {}", dir.display()))?;
-    let engine = WasmEngine::new()?;
-    let cache = CompileCache::new(engine.engine(), None);
+    let (guest, config) = load_single(&args.plugin, args.config.as_deref())?;
+    let id = guest.id().clone();
     let settings = config.guest(&id.name);
-    let guest = load_file(&engine, &cache, &dir, &file, id.clone(), settings.sandbox())
-        .map_err(|reason| anyhow!("{}: {reason}", args.plugin.display()))?;
-
     println!("{}: a component of nri:plugin@0.1.0", args.plugin.display());
     println!("  guest:      {id}");
     println!("  exports:    {}", guest.interfaces().join(", "));
@@ -70,6 +50,35 @@ pub(super) async fn check(args: CheckArgs) -> anyhow::Result<()> {
         print_granted(what, &table?);
     }
     Ok(())
+}
+
+/// Loads one plugin file, outside any plugin directory, with its settings
+/// from `config`. The error is one line naming the file.
+pub(super) fn load_single(
+    plugin: &Path,
+    config: Option<&Path>,
+) -> anyhow::Result<(GuestPre, Config)> {
+    let config = match config {
+        Some(file) => Config::load(file)?,
+        None => Config::default(),
+    };
+    let file = plugin
+        .file_name()
+        .and_then(|f| f.to_str())
+        .ok_or_else(|| anyhow!("{}: not a file name", plugin.display()))?
+        .to_string();
+    let id = guest_id(&file);
+    let dir = plugin
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let dir = open_dir(dir).with_context(|| format!("cannot open {}", dir.display()))?;
+    let engine = WasmEngine::new()?;
+    let cache = CompileCache::new(engine.engine(), None);
+    let sandbox = config.guest(&id.name).sandbox();
+    let guest = load_file(&engine, &cache, &dir, &file, id, sandbox)
+        .map_err(|reason| anyhow!("{}: {reason}", plugin.display()))?;
+    Ok((guest, config))
 }
 
 /// The entries of a grant table that grant something (deny is the default).

@@ -1,7 +1,8 @@
 //! `nri-wasm demo`: starts the embedded runtime simulator, loads the guests
 //! of a plugin directory, registers with the simulator over a real unix
-//! socket, plays a pod and container lifecycle, and prints what the guests
-//! changed. Needs no container runtime.
+//! socket, plays a pod and container lifecycle, and prints what each guest
+//! saw, changed and was refused, and what the runtime made of it. Needs no
+//! container runtime.
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
@@ -11,11 +12,23 @@ use nri_proto::api::{Container, PodSandbox};
 use nri_sim::{SimConfig, Simulator};
 use tokio_util::sync::CancellationToken;
 
-use super::{load_guests, GuestSource};
+use super::report::describe_call;
 use crate::{
-    dispatch::Dispatcher,
+    dispatch::{CallObserver, CallRecord, Dispatcher},
+    plugins::PluginSet,
     protocol::{self, Backoff, PluginConfig, PluginIdentity, RuntimeLink},
 };
+
+/// Prints every guest call as it ends.
+struct PrintCalls;
+
+impl CallObserver for PrintCalls {
+    fn call(&self, record: &CallRecord<'_>) {
+        for line in describe_call(record) {
+            println!("    {line}");
+        }
+    }
+}
 
 /// Run a self-contained demonstration against the embedded runtime
 /// simulator, with the guests of a plugin directory (build the examples
@@ -54,12 +67,20 @@ async fn run_demo(args: &DemoArgs, dir: &std::path::Path) -> anyhow::Result<()> 
             bail!("unknown runtime {other:?}: use containerd-2.3, containerd-2.0 or cri-o-1.36")
         }
     };
-    let source = GuestSource {
-        plugins: args.plugins.clone(),
-        config: args.config.clone(),
-        cache_dir: dir.join("cache"),
-    };
-    let dispatcher = Arc::new(load_guests(&source)?);
+    let plugins = PluginSet::new(
+        &args.plugins,
+        args.config.as_deref(),
+        Some(&dir.join("cache")),
+    )?;
+    let loaded = plugins.load()?;
+    for refusal in &loaded.report.refused {
+        println!("refused plugin {refusal}");
+    }
+    let dispatcher = Arc::new(Dispatcher::with_observers(
+        loaded.report.guests,
+        &loaded.config,
+        vec![Arc::new(PrintCalls)],
+    ));
     let ids: Vec<String> = dispatcher
         .guests()
         .iter()
@@ -116,50 +137,65 @@ async fn run_demo(args: &DemoArgs, dir: &std::path::Path) -> anyhow::Result<()> 
 }
 
 async fn play_lifecycle(sim: &Simulator, dispatcher: &Dispatcher) -> anyhow::Result<()> {
-    let web = annotated_pod();
     println!("\nRunPodSandbox default/web, annotated for rlimits, a device and hooks");
-    sim.run_pod_sandbox(web).await?;
-
-    let requested = container("web", "nginx");
-    println!("CreateContainer web/nginx:");
-    match sim.create_container(requested.clone()).await {
-        Ok(created) => {
-            let changes = describe_changes(&requested, &created);
-            if changes.is_empty() {
-                println!("  no change");
-            }
-            for change in changes {
-                println!("  {change}");
-            }
-        }
-        Err(err) => println!("  refused by the runtime: {err}"),
-    }
-    let id = requested.id.clone();
-    if sim.container(&id).is_some() {
-        sim.post_create_container(&id).await?;
-        sim.start_container(&id).await?;
-        sim.stop_container(&id).await?;
-        sim.remove_container(&id).await?;
-        println!("StartContainer, StopContainer, RemoveContainer web/nginx");
-    }
+    sim.run_pod_sandbox(annotated_pod()).await?;
+    create_and_run(sim, container("web", "nginx")).await?;
+    println!("\nThe sidecar asks for more open files than ulimit-adjuster is granted:");
+    create_and_run(sim, container("web", "sidecar")).await?;
+    println!("\nStopPodSandbox default/web");
     sim.stop_pod_sandbox("web").await?;
+    println!("RemovePodSandbox default/web");
     sim.remove_pod_sandbox("web").await?;
-    println!("StopPodSandbox, RemovePodSandbox default/web\n");
 
-    println!("guest calls:");
+    println!("\nguests:");
     for guest in dispatcher.guests().iter() {
         let stats = guest.stats();
+        let refused: u64 = stats.refusals.values().sum();
         println!(
-            "  {}: {} calls, {} faults; handles {}",
-            guest.id(),
+            "  {:<22} {} calls, {} faults, {} changes refused; handles {}",
+            guest.id().to_string(),
             stats.calls,
             stats.faults,
+            refused,
             guest.events()
         );
     }
     if let Some(dropped) = sim.dropped().first() {
         bail!("the runtime dropped {}: {}", dropped.plugin, dropped.reason);
     }
+    Ok(())
+}
+
+/// Creates `requested`, prints what the runtime made of it, and takes it
+/// through its lifecycle.
+async fn create_and_run(sim: &Simulator, requested: Container) -> anyhow::Result<()> {
+    let name = format!("{}/{}", requested.pod_sandbox_id, requested.name);
+    println!("\nCreateContainer {name}");
+    match sim.create_container(requested.clone()).await {
+        Ok(created) => {
+            println!("  the runtime creates it with:");
+            let changes = describe_changes(&requested, &created);
+            if changes.is_empty() {
+                println!("    no change");
+            }
+            for change in changes {
+                println!("    {change}");
+            }
+        }
+        Err(err) => println!("  refused by the runtime: {err}"),
+    }
+    let id = requested.id.clone();
+    if sim.container(&id).is_none() {
+        return Ok(());
+    }
+    println!("PostCreateContainer {name}");
+    sim.post_create_container(&id).await?;
+    println!("StartContainer {name}");
+    sim.start_container(&id).await?;
+    println!("StopContainer {name}");
+    sim.stop_container(&id).await?;
+    println!("RemoveContainer {name}");
+    sim.remove_container(&id).await?;
     Ok(())
 }
 
@@ -210,6 +246,10 @@ fn annotated_pod() -> PodSandbox {
         (
             "ulimits.noderesource.dev/container.nginx",
             "- type: RLIMIT_NOFILE\n  soft: 1024\n  hard: 4096\n",
+        ),
+        (
+            "ulimits.noderesource.dev/container.sidecar",
+            "- type: RLIMIT_NOFILE\n  soft: 1048576\n  hard: 4194304\n",
         ),
         (
             "devices.noderesource.dev/container.nginx",

@@ -2,89 +2,41 @@
 
 mod check;
 mod demo;
+mod report;
 mod run;
+mod test;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use crate::{
-    config::Config,
-    dispatch::Dispatcher,
-    observe::LogFormat,
-    runtime::{
-        loader::{load_plugins, open_cache_dir, open_dir},
-        CompileCache, WasmEngine,
-    },
-};
+use crate::{observe::LogFormat, plugins::CONFIG_FILE};
 
-/// Where guests come from: the plugin directory, the configuration file
-/// and the compile cache.
+/// Where guests come from: the plugin directory and the configuration
+/// file.
 #[derive(Debug, Args)]
 pub struct GuestSource {
     /// Directory of `NN-name.wasm` guests.
-    #[arg(long, default_value = "/etc/nri-wasm/plugins")]
+    #[arg(
+        long,
+        env = "NRI_WASM_PLUGINS",
+        default_value = "/etc/nri-wasm/plugins"
+    )]
     pub(crate) plugins: PathBuf,
     /// Configuration file [default: nri-wasm.toml in the plugin directory,
     /// if there is one].
-    #[arg(long)]
+    #[arg(long, env = "NRI_WASM_CONFIG")]
     pub(crate) config: Option<PathBuf>,
-    /// Directory for compiled guests, so restarts compile nothing.
-    #[arg(long, default_value = "/var/cache/nri-wasm")]
-    pub(crate) cache_dir: PathBuf,
 }
-
-/// Name of the configuration file looked for in the plugin directory.
-pub const CONFIG_FILE: &str = "nri-wasm.toml";
 
 impl GuestSource {
-    fn config(&self) -> anyhow::Result<Config> {
+    /// The configuration file in effect, if any.
+    fn config_file(&self) -> Option<PathBuf> {
         let beside = self.plugins.join(CONFIG_FILE);
         match &self.config {
-            Some(file) => Ok(Config::load(file)?),
-            None if beside.is_file() => Ok(Config::load(&beside)?),
-            None => Ok(Config::default()),
-        }
-    }
-}
-
-/// Loads the guests of `source` into a dispatcher. Files that cannot be
-/// guests are reported and skipped; the rest load.
-pub fn load_guests(source: &GuestSource) -> anyhow::Result<Dispatcher> {
-    let config = source.config()?;
-    let engine = WasmEngine::new()?;
-    let plugins = open_dir(&source.plugins)
-        .with_context(|| format!("cannot open plugin directory {}", source.plugins.display()))?;
-    let cache_dir = open_cache_dir(&source.cache_dir)
-        .map_err(|err| tracing::warn!(dir = %source.cache_dir.display(), error = %err, "no compile cache; guests are compiled at every start"))
-        .ok();
-    let cache = CompileCache::new(engine.engine(), cache_dir);
-    let report = load_plugins(&engine, &cache, &plugins, &source.plugins, |id| {
-        config.guest(&id.name).sandbox()
-    })
-    .with_context(|| format!("cannot list plugin directory {}", source.plugins.display()))?;
-    for refusal in &report.refused {
-        tracing::error!(file = %refusal.file.display(), reason = %refusal.reason, "plugin refused");
-    }
-    for guest in &report.guests {
-        tracing::info!(guest = %guest.id(), interfaces = ?guest.interfaces(), events = %guest.handled_events(), "guest loaded");
-    }
-    warn_unknown_sections(&config, &report.guests, &source.plugins);
-    tracing::info!(
-        guests = report.guests.len(),
-        refused = report.refused.len(),
-        compiled = cache.compiled(),
-        from_cache = cache.loaded(),
-        "plugins loaded"
-    );
-    Ok(Dispatcher::new(report.guests, &config))
-}
-
-fn warn_unknown_sections(config: &Config, guests: &[crate::runtime::GuestPre], dir: &Path) {
-    for name in config.named_guests() {
-        if !guests.iter().any(|g| g.id().name == name) {
-            tracing::warn!(guest = name, dir = %dir.display(), "the configuration names a guest that is not loaded");
+            Some(file) => Some(file.clone()),
+            None if beside.is_file() => Some(beside),
+            None => None,
         }
     }
 }
@@ -106,10 +58,20 @@ pub struct Cli {
 enum Command {
     Run(run::RunArgs),
     Check(check::CheckArgs),
+    Test(test::TestArgs),
     Demo(demo::DemoArgs),
 }
 
 impl Cli {
+    /// The log filter when NRI_WASM_LOG sets none: the demo shows the
+    /// guests' own lines and problems only; its story is on stdout.
+    pub fn default_log_filter(&self) -> &'static str {
+        match self.command {
+            Command::Demo(_) => "warn,guest=info",
+            _ => "info",
+        }
+    }
+
     /// Runs the chosen verb to completion.
     pub fn run(self) -> anyhow::Result<()> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -119,6 +81,7 @@ impl Cli {
             match self.command {
                 Command::Run(args) => run::run(args).await,
                 Command::Check(args) => check::check(args).await,
+                Command::Test(args) => test::test(args).await,
                 Command::Demo(args) => demo::demo(args).await,
             }
         })

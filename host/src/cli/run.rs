@@ -1,45 +1,146 @@
 //! `nri-wasm run`: the daemon. Loads the guests, registers with the
-//! runtime's NRI socket and serves until SIGINT or SIGTERM.
+//! runtime's NRI socket, serves the status endpoint, applies plugin and
+//! configuration changes, until SIGINT or SIGTERM.
+//!
+//! Each setting is taken from, in order: its command-line flag, its
+//! environment variable, the `[daemon]` section of the configuration
+//! file, the built-in default.
 
-use std::{path::PathBuf, sync::Arc};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use anyhow::{bail, Context};
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use super::{load_guests, GuestSource};
-use crate::protocol::{self, Backoff, PluginConfig, PluginIdentity, RuntimeLink};
+use super::GuestSource;
+use crate::{
+    config::{Config, DaemonSettings},
+    metrics::Metrics,
+    plugins::PluginSet,
+    protocol::{self, Backoff, PluginConfig, PluginIdentity, RuntimeLink},
+    status::{self, Status},
+};
 
 /// Run the daemon: register with the container runtime as an NRI plugin
 /// and serve its events to the Wasm guests.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The runtime's NRI socket.
-    #[arg(long, env = "NRI_PLUGIN_SOCKET", default_value = protocol::DEFAULT_SOCKET)]
-    socket: PathBuf,
+    /// The runtime's NRI socket [default: /var/run/nri/nri.sock].
+    #[arg(long, env = "NRI_PLUGIN_SOCKET")]
+    socket: Option<PathBuf>,
     #[command(flatten)]
     guests: GuestSource,
-    /// Plugin name to register under.
-    #[arg(long, default_value = "nri-wasm")]
-    name: String,
-    /// Plugin index to register under (two digits; the runtime calls
-    /// plugins in index order).
-    #[arg(long, default_value = "50")]
-    index: String,
+    /// Directory for compiled guests, so restarts compile nothing
+    /// [default: /var/cache/nri-wasm].
+    #[arg(long, env = "NRI_WASM_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Plugin name to register under [default: nri-wasm].
+    #[arg(long, env = "NRI_WASM_NAME")]
+    name: Option<String>,
+    /// Plugin index to register under: two digits; the runtime calls
+    /// plugins in index order [default: 50].
+    #[arg(long, env = "NRI_WASM_INDEX")]
+    index: Option<String>,
+    /// Address of the /metrics, /healthz and /readyz endpoint, or "off"
+    /// [default: 127.0.0.1:9465].
+    #[arg(long, env = "NRI_WASM_STATUS_ADDRESS")]
+    status_address: Option<String>,
+    /// Do not apply changes to the plugin directory or configuration
+    /// while running.
+    #[arg(long, env = "NRI_WASM_NO_RELOAD")]
+    no_reload: bool,
+}
+
+/// The daemon's settings after precedence is applied.
+struct Settings {
+    socket: PathBuf,
+    cache_dir: PathBuf,
+    identity: PluginIdentity,
+    status: Option<SocketAddr>,
+    reload: bool,
+}
+
+impl Settings {
+    fn resolve(args: &RunArgs, file: &DaemonSettings) -> anyhow::Result<Self> {
+        let socket = args
+            .socket
+            .clone()
+            .or_else(|| file.socket.clone())
+            .unwrap_or_else(|| protocol::DEFAULT_SOCKET.into());
+        check_socket_path(&socket)?;
+        let name = pick(&args.name, &file.name, "nri-wasm");
+        let index = pick(&args.index, &file.index, "50");
+        let address = pick(
+            &args.status_address,
+            &file.status_address,
+            status::DEFAULT_ADDRESS,
+        );
+        let status = match address.as_str() {
+            "off" => None,
+            text => Some(text.parse().with_context(|| {
+                format!("invalid status address {text:?}: write IP:PORT, or \"off\"")
+            })?),
+        };
+        Ok(Settings {
+            socket,
+            cache_dir: args
+                .cache_dir
+                .clone()
+                .or_else(|| file.cache_dir.clone())
+                .unwrap_or_else(|| "/var/cache/nri-wasm".into()),
+            identity: PluginIdentity::new(&name, &index)?,
+            status,
+            reload: !args.no_reload && file.reload.unwrap_or(true),
+        })
+    }
+}
+
+fn pick(flag: &Option<String>, file: &Option<String>, default: &str) -> String {
+    flag.clone()
+        .or_else(|| file.clone())
+        .unwrap_or_else(|| default.to_string())
 }
 
 pub(super) async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let identity = PluginIdentity::new(&args.name, &args.index)?;
-    check_socket_path(&args.socket)?;
-    let dispatcher = load_guests(&args.guests)?;
+    let daemon = match args.guests.config_file() {
+        Some(file) => Config::load(&file)?.daemon().clone(),
+        None => DaemonSettings::default(),
+    };
+    let settings = Settings::resolve(&args, &daemon)?;
+    let metrics = Arc::new(Metrics::new());
+    let plugins = Arc::new(PluginSet::new(
+        &args.guests.plugins,
+        args.guests.config.as_deref(),
+        Some(&settings.cache_dir),
+    )?);
+    let dispatcher = Arc::new(plugins.start(Some(metrics.clone()))?);
+    let link = RuntimeLink::default();
+    let stop = CancellationToken::new();
+    if let Some(address) = settings.status {
+        let listener = status::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address} for /metrics"))?;
+        let status = Status {
+            metrics: metrics.clone(),
+            link: link.clone(),
+        };
+        tokio::spawn(status::serve(listener, status, stop.clone()));
+    }
+    if settings.reload {
+        let watch = plugins.watch(dispatcher.clone(), Some(metrics), stop.clone());
+        tokio::spawn(async move {
+            if let Err(err) = watch.await {
+                tracing::error!(error = %format!("{err:#}"), "plugin changes are not applied while running");
+            }
+        });
+    }
+    tokio::spawn(stop_on_signal(stop.clone()));
     let config = PluginConfig {
-        socket: args.socket,
-        identity,
+        socket: settings.socket,
+        identity: settings.identity,
         backoff: Backoff::default(),
     };
-    let stop = CancellationToken::new();
-    tokio::spawn(stop_on_signal(stop.clone()));
-    protocol::run_plugin(config, Arc::new(dispatcher), RuntimeLink::default(), stop).await;
+    protocol::run_plugin(config, dispatcher, link, stop).await;
     Ok(())
 }
 

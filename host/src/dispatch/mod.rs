@@ -10,11 +10,12 @@
 //! skipped or fails the event, as its failure policy says.
 
 mod node_view;
+mod observe;
 mod slot;
 
 use std::{
     sync::{Arc, Mutex, RwLock},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use async_trait::async_trait;
@@ -29,6 +30,7 @@ use nri_proto::{
     },
     events::{event_name, EventMask, NRI_VERSION},
 };
+pub use observe::{Answer, CallObserver, CallRecord};
 use protobuf::{Message, MessageField};
 pub use slot::{Budget, GuestSlot, GuestStats, SlotError, StartContext};
 
@@ -36,7 +38,7 @@ use crate::{
     config::{Config, FailurePolicy},
     grants::UpdateContext,
     protocol::{HandlerError, Notification, NriHandler, RuntimeInfo},
-    runtime::{bindings::types as wit, GuestFault, GuestNotification, GuestPre},
+    runtime::{bindings::types as wit, GuestFault, GuestId, GuestNotification, GuestPre},
 };
 
 /// Largest answer (encoded) one guest may give to one event.
@@ -58,6 +60,7 @@ struct Inner {
     guests: RwLock<Arc<Vec<Arc<GuestSlot>>>>,
     view: Mutex<NodeView>,
     runtime: Mutex<(wit::RuntimeInfo, Duration)>,
+    observers: Vec<Arc<dyn CallObserver>>,
 }
 
 impl Default for Dispatcher {
@@ -69,6 +72,15 @@ impl Default for Dispatcher {
 impl Dispatcher {
     /// A dispatcher over `guests`, with their settings from `config`.
     pub fn new(guests: Vec<GuestPre>, config: &Config) -> Self {
+        Dispatcher::with_observers(guests, config, Vec::new())
+    }
+
+    /// A dispatcher whose guest calls are also reported to `observers`.
+    pub fn with_observers(
+        guests: Vec<GuestPre>,
+        config: &Config,
+        observers: Vec<Arc<dyn CallObserver>>,
+    ) -> Self {
         let runtime = wit::RuntimeInfo {
             name: String::new(),
             version: String::new(),
@@ -80,22 +92,56 @@ impl Dispatcher {
                 guests: RwLock::new(Arc::new(Vec::new())),
                 view: Mutex::new(NodeView::default()),
                 runtime: Mutex::new((runtime, DEFAULT_REQUEST_TIMEOUT)),
+                observers,
             }),
         };
-        dispatcher.set_guests(guests, config);
+        dispatcher.replace_guests(guests, config, &[]);
         dispatcher
     }
 
-    /// Replaces the guests.
-    pub fn set_guests(&self, guests: Vec<GuestPre>, config: &Config) {
-        let slots = guests
+    /// Replaces the guests. A guest whose code and settings are unchanged
+    /// keeps its slot (instance, fault record, counters), and so does a
+    /// guest named in `keep` that is not among `guests`; events already
+    /// in flight finish with the guests they started with.
+    pub fn replace_guests(
+        &self,
+        guests: Vec<GuestPre>,
+        config: &Config,
+        keep: &[GuestId],
+    ) -> GuestChanges {
+        let mut guests_now = self.inner.guests.write().expect("never poisoned");
+        let mut changes = GuestChanges::default();
+        let mut slots: Vec<Arc<GuestSlot>> = guests
             .into_iter()
             .map(|pre| {
                 let settings = config.guest(&pre.id().name);
-                Arc::new(GuestSlot::new(pre, settings))
+                let old = guests_now.iter().find(|s| s.id() == pre.id());
+                match old {
+                    Some(old) if old.same_as(&pre, &settings) => old.clone(),
+                    Some(_) => {
+                        changes.replaced.push(pre.id().to_string());
+                        Arc::new(GuestSlot::new(pre, settings))
+                    }
+                    None => {
+                        changes.added.push(pre.id().to_string());
+                        Arc::new(GuestSlot::new(pre, settings))
+                    }
+                }
             })
             .collect();
-        *self.inner.guests.write().expect("never poisoned") = Arc::new(slots);
+        for kept in guests_now.iter().filter(|old| keep.contains(old.id())) {
+            if !slots.iter().any(|s| s.id() == kept.id()) {
+                slots.push(kept.clone());
+            }
+        }
+        slots.sort_by(|a, b| a.id().cmp(b.id()));
+        changes.removed = guests_now
+            .iter()
+            .filter(|old| !slots.iter().any(|s| s.id() == old.id()))
+            .map(|old| old.id().to_string())
+            .collect();
+        *guests_now = Arc::new(slots);
+        changes
     }
 
     /// The guests, in call order.
@@ -118,6 +164,24 @@ impl Dispatcher {
         tokio::task::spawn_blocking(move || f(&inner))
             .await
             .map_err(|e| HandlerError(format!("dispatch task failed: {e}")))?
+    }
+}
+
+/// What [`Dispatcher::set_guests`] changed, by guest id.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GuestChanges {
+    /// Guests that were not there before.
+    pub added: Vec<String>,
+    /// Guests whose code or settings changed: they start afresh.
+    pub replaced: Vec<String>,
+    /// Guests that are gone.
+    pub removed: Vec<String>,
+}
+
+impl GuestChanges {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.replaced.is_empty() && self.removed.is_empty()
     }
 }
 
@@ -157,15 +221,19 @@ impl Inner {
             .map(|c| c.pod_sandbox_id.clone())
     }
 
-    /// Runs `step` for every guest subscribed to `event` whose scope has
-    /// `pod`, in order. A guest that fails is skipped or fails the event,
-    /// by its policy.
-    fn each_guest(
+    /// Asks every guest subscribed to `event` whose scope has `pod`, in
+    /// order, and hands each answer to `take`, which folds it into `state`
+    /// (what `ask` sees of the guests before). A guest that fails is
+    /// skipped or fails the event, by its policy; `take` fails the event
+    /// when answers cannot be merged.
+    fn each_guest<S>(
         &self,
         event: Event,
         pod: Option<&PodSandbox>,
         object: &str,
-        mut step: impl FnMut(&GuestSlot, &StartContext<'_>, &Budget) -> Result<(), Step>,
+        state: &mut S,
+        mut ask: impl FnMut(&S, &GuestSlot, &StartContext<'_>, &Budget) -> Result<Answer, SlotError>,
+        mut take: impl FnMut(&mut S, &GuestSlot, Answer) -> Result<(), HandlerError>,
     ) -> Result<(), HandlerError> {
         let runtime = self.runtime_info();
         let view = || self.view_snapshot();
@@ -175,13 +243,43 @@ impl Inner {
         };
         let budget = self.budget();
         for guest in self.subscribed(event).iter().filter(|g| g.in_scope(pod)) {
-            match step(guest, &start, &budget) {
-                Ok(()) => {}
-                Err(Step::Guest(err)) => guest_failed(guest, event, object, &err)?,
-                Err(Step::Event(err)) => return Err(err),
+            let outcome = self.observed(guest, event_name(event), object, || {
+                ask(state, guest, &start, &budget)
+            });
+            match outcome {
+                Ok(answer) => take(state, guest, answer)?,
+                Err(err) => guest_failed(guest, event, object, &err)?,
             }
         }
         Ok(())
+    }
+
+    /// Runs one guest's part of an event and reports it to the observers.
+    fn observed(
+        &self,
+        guest: &GuestSlot,
+        event: &'static str,
+        object: &str,
+        ask: impl FnOnce() -> Result<Answer, SlotError>,
+    ) -> Result<Answer, SlotError> {
+        if self.observers.is_empty() {
+            return ask();
+        }
+        let instances = guest.instances();
+        let started = Instant::now();
+        let outcome = ask();
+        let record = CallRecord {
+            guest: guest.id(),
+            event,
+            object,
+            elapsed: started.elapsed(),
+            restarted: instances > 0 && guest.instances() > instances,
+            outcome: outcome.as_ref(),
+        };
+        for observer in &self.observers {
+            observer.call(&record);
+        }
+        outcome
     }
 
     fn create_container(
@@ -190,49 +288,59 @@ impl Inner {
     ) -> Result<CreateContainerResponse, HandlerError> {
         let pod = request.pod.into_option().unwrap_or_default();
         let container = request.container.into_option().unwrap_or_default();
-        let mut merge = AdjustmentMerge::new(container.clone());
-        let mut updates = UpdateMerge::default();
-        let mut evictions = Vec::new();
         let pod_of = |id: &str| self.pod_of(id);
         let context = UpdateContext {
             container_id: &container.id,
             pod_id: &pod.id,
             pod_of: &pod_of,
         };
+        let mut answers = (
+            AdjustmentMerge::new(container.clone()),
+            UpdateMerge::default(),
+            Vec::new(),
+        );
         self.each_guest(
             Event::CREATE_CONTAINER,
             Some(&pod),
             &container.id,
-            |guest, start, budget| {
+            &mut answers,
+            |(merge, _, _), guest, start, budget| {
                 let pod_wit = guest.pod_for_guest(&pod);
                 let current = guest.container_for_guest(&merge.container);
                 let reply = guest.call(start, budget, |g, d| {
                     g.create_container(d, &pod_wit, &current)
                 })?;
-                {
-                    let id = guest.id().to_string();
-                    let adjust: api::ContainerAdjustment =
-                        reply.adjust.map(Into::into).unwrap_or_default();
-                    let update: Vec<ContainerUpdate> =
-                        reply.updates.into_iter().map(Into::into).collect();
-                    let evict: Vec<api::ContainerEviction> =
-                        reply.evictions.into_iter().map(Into::into).collect();
-                    check_size(
-                        guest,
-                        adjust.compute_size() as usize + sizes(&update) + sizes(&evict),
-                    )?;
-                    guest.check_grants(Some(&adjust), &update, &evict, &context, &container.id)?;
+                let answer = Answer {
+                    adjust: reply.adjust.map(Into::into),
+                    updates: reply.updates.into_iter().map(Into::into).collect(),
+                    evictions: reply.evictions.into_iter().map(Into::into).collect(),
+                    rejection: None,
+                };
+                check_size(guest, &answer)?;
+                guest.check_grants(
+                    answer.adjust.as_ref(),
+                    &answer.updates,
+                    &answer.evictions,
+                    &context,
+                    &container.id,
+                )?;
+                Ok(answer)
+            },
+            |(merge, updates, evictions), guest, answer| {
+                let id = guest.id().to_string();
+                if let Some(adjust) = &answer.adjust {
                     merge
-                        .apply(&id, &adjust)
+                        .apply(&id, adjust)
                         .map_err(|c| HandlerError(c.to_string()))?;
-                    updates
-                        .apply(&id, &update, Some(&container.id))
-                        .map_err(|e| HandlerError(e.to_string()))?;
-                    evictions.extend(evict);
                 }
+                updates
+                    .apply(&id, &answer.updates, Some(&container.id))
+                    .map_err(|e| HandlerError(e.to_string()))?;
+                evictions.extend(answer.evictions);
                 Ok(())
             },
         )?;
+        let (merge, updates, evictions) = answers;
         // Recorded as adjusted, and only now: a guest rebuilt during this
         // event is synchronized without it, and then sees it created.
         self.view
@@ -260,38 +368,51 @@ impl Inner {
         resources: Option<&api::LinuxResources>,
     ) -> Result<(Vec<ContainerUpdate>, Vec<api::ContainerEviction>), HandlerError> {
         let resources_wit = resources.map(wit::LinuxResources::from);
-        let mut updates = UpdateMerge::default();
-        let mut evictions = Vec::new();
         let pod_of = |id: &str| self.pod_of(id);
         let context = UpdateContext {
             container_id: &container.id,
             pod_id: &pod.id,
             pod_of: &pod_of,
         };
-        self.each_guest(event, Some(pod), &container.id, |guest, start, budget| {
-            let pod_wit = guest.pod_for_guest(pod);
-            let container_wit = guest.container_for_guest(container);
-            let reply = guest.call(start, budget, |g, d| match event {
-                Event::UPDATE_CONTAINER => {
-                    g.update_container(d, &pod_wit, &container_wit, resources_wit.as_ref())
-                }
-                _ => g.stop_container(d, &pod_wit, &container_wit),
-            })?;
-            {
-                let id = guest.id().to_string();
-                let update: Vec<ContainerUpdate> =
-                    reply.updates.into_iter().map(Into::into).collect();
-                let evict: Vec<api::ContainerEviction> =
-                    reply.evictions.into_iter().map(Into::into).collect();
-                check_size(guest, sizes(&update) + sizes(&evict))?;
-                guest.check_grants(None, &update, &evict, &context, &container.id)?;
+        let mut answers = (UpdateMerge::default(), Vec::new());
+        self.each_guest(
+            event,
+            Some(pod),
+            &container.id,
+            &mut answers,
+            |_, guest, start, budget| {
+                let pod_wit = guest.pod_for_guest(pod);
+                let container_wit = guest.container_for_guest(container);
+                let reply = guest.call(start, budget, |g, d| match event {
+                    Event::UPDATE_CONTAINER => {
+                        g.update_container(d, &pod_wit, &container_wit, resources_wit.as_ref())
+                    }
+                    _ => g.stop_container(d, &pod_wit, &container_wit),
+                })?;
+                let answer = Answer {
+                    updates: reply.updates.into_iter().map(Into::into).collect(),
+                    evictions: reply.evictions.into_iter().map(Into::into).collect(),
+                    ..Answer::default()
+                };
+                check_size(guest, &answer)?;
+                guest.check_grants(
+                    None,
+                    &answer.updates,
+                    &answer.evictions,
+                    &context,
+                    &container.id,
+                )?;
+                Ok(answer)
+            },
+            |(updates, evictions), guest, answer| {
                 updates
-                    .apply(&id, &update, None)
+                    .apply(&guest.id().to_string(), &answer.updates, None)
                     .map_err(|e| HandlerError(e.to_string()))?;
-                evictions.extend(evict);
-            }
-            Ok(())
-        })?;
+                evictions.extend(answer.evictions);
+                Ok(())
+            },
+        )?;
+        let (updates, evictions) = answers;
         Ok((updates.updates().to_vec(), evictions))
     }
 
@@ -304,19 +425,23 @@ impl Inner {
             Event::VALIDATE_CONTAINER_ADJUSTMENT,
             request.pod.as_ref(),
             &request.container.id,
-            |guest, start, budget| {
-                if rejection.is_some() {
-                    return Ok(());
-                }
+            &mut rejection,
+            |_, guest, start, budget| {
                 let request_wit = guest.validation_for_guest(request);
                 match guest.call(start, budget, |g, d| g.validate(d, &request_wit)) {
-                    Ok(()) => Ok(()),
-                    Err(SlotError::Failed(reason)) => {
-                        rejection = Some(format!("{}: {reason}", guest.id()));
-                        Ok(())
-                    }
-                    Err(other) => Err(other.into()),
+                    Ok(()) => Ok(Answer::default()),
+                    Err(SlotError::Failed(reason)) => Ok(Answer {
+                        rejection: Some(reason),
+                        ..Answer::default()
+                    }),
+                    Err(other) => Err(other),
                 }
+            },
+            |rejection, guest, answer| {
+                if let (None, Some(reason)) = (&rejection, answer.rejection) {
+                    *rejection = Some(format!("{}: {reason}", guest.id()));
+                }
+                Ok(())
             },
         );
         if let Err(err) = result {
@@ -353,7 +478,8 @@ impl Inner {
             event,
             notification.pod(),
             &object,
-            |guest, start, budget| {
+            &mut (),
+            |_, guest, start, budget| {
                 let pod = guest.pod_for_guest(pod);
                 let container = container.map(|c| guest.container_for_guest(c));
                 let message = match (&container, event) {
@@ -363,8 +489,10 @@ impl Inner {
                     (Some(container), _) => GuestNotification::Container(event, &pod, container),
                     (None, _) => GuestNotification::Pod(event, &pod),
                 };
-                Ok(guest.call(start, budget, |g, d| g.notify(d, message))?)
+                guest.call(start, budget, |g, d| g.notify(d, message))?;
+                Ok(Answer::default())
             },
+            |_, _, _| Ok(()),
         )
     }
 
@@ -378,38 +506,21 @@ impl Inner {
         };
         let budget = self.budget();
         for guest in self.guests().iter() {
-            match guest.resync(&start, &budget) {
-                Ok(update) => {
-                    let update: Vec<ContainerUpdate> = update.into_iter().map(Into::into).collect();
-                    updates
-                        .apply(&guest.id().to_string(), &update, None)
-                        .map_err(|e| HandlerError(e.to_string()))?;
-                }
+            let outcome = self.observed(guest, "Synchronize", "", || {
+                let updates = guest.resync(&start, &budget)?;
+                Ok(Answer {
+                    updates: updates.into_iter().map(Into::into).collect(),
+                    ..Answer::default()
+                })
+            });
+            match outcome {
+                Ok(answer) => updates
+                    .apply(&guest.id().to_string(), &answer.updates, None)
+                    .map_err(|e| HandlerError(e.to_string()))?,
                 Err(err) => guest_failed(guest, Event::UNKNOWN, "synchronize", &err)?,
             }
         }
         Ok(updates.updates().to_vec())
-    }
-}
-
-/// Why one guest's step of an event stopped.
-enum Step {
-    /// The guest failed: its failure policy decides.
-    Guest(SlotError),
-    /// The event fails, whatever the guest's policy (a conflict between
-    /// guests, an answer too large).
-    Event(HandlerError),
-}
-
-impl From<SlotError> for Step {
-    fn from(err: SlotError) -> Self {
-        Step::Guest(err)
-    }
-}
-
-impl From<HandlerError> for Step {
-    fn from(err: HandlerError) -> Self {
-        Step::Event(err)
     }
 }
 
@@ -418,13 +529,19 @@ fn sizes<M: Message>(items: &[M]) -> usize {
 }
 
 /// A guest's answer beyond [`MAX_ANSWER_BYTES`] is a fault of that guest.
-fn check_size(guest: &GuestSlot, size: usize) -> Result<(), Step> {
+fn check_size(guest: &GuestSlot, answer: &Answer) -> Result<(), SlotError> {
+    let size = answer
+        .adjust
+        .as_ref()
+        .map_or(0, |a| a.compute_size() as usize)
+        + sizes(&answer.updates)
+        + sizes(&answer.evictions);
     if size > MAX_ANSWER_BYTES {
         let fault = GuestFault::AnswerTooLarge {
             size,
             max: MAX_ANSWER_BYTES,
         };
-        return Err(Step::Guest(guest.refuse_answer(fault)));
+        return Err(guest.refuse_answer(fault));
     }
     Ok(())
 }

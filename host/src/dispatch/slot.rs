@@ -56,6 +56,19 @@ pub enum SlotError {
     NoTime,
 }
 
+impl SlotError {
+    /// A short name of the kind of error, for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SlotError::Failed(_) => "guest_error",
+            SlotError::Fault(fault) => fault.kind(),
+            SlotError::Disabled(_) => "disabled",
+            SlotError::Refused(_) => "refused",
+            SlotError::NoTime => "no_time",
+        }
+    }
+}
+
 /// Time left for the guests of one event, inside the runtime's request
 /// timeout.
 #[derive(Debug)]
@@ -148,6 +161,17 @@ impl GuestSlot {
     /// The compiled guest.
     pub fn pre(&self) -> &GuestPre {
         &self.pre
+    }
+
+    /// Whether `pre` with `settings` is this very guest: same id, same
+    /// code, same settings.
+    pub fn same_as(&self, pre: &GuestPre, settings: &GuestSettings) -> bool {
+        self.pre.id() == pre.id() && self.pre.digest() == pre.digest() && &self.settings == settings
+    }
+
+    /// Instances created so far.
+    pub fn instances(&self) -> u64 {
+        self.state.lock().expect("never poisoned").stats.instances
     }
 
     /// Whether the guest is called for `pod` at all.

@@ -6,17 +6,42 @@
 //! The cache directory is reached only through a cap-std handle.
 
 use std::{
+    collections::HashMap,
     hash::{DefaultHasher, Hash, Hasher},
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Mutex,
+    },
 };
 
 use cap_std::fs::Dir;
 use sha2::{Digest, Sha256};
 use wasmtime::{component::Component, Engine};
 
+/// The SHA-256 of a plugin file: names its compiled code in the cache and
+/// tells a changed plugin from an unchanged one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ContentDigest([u8; 32]);
+
+impl ContentDigest {
+    /// The digest of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        ContentDigest(Sha256::digest(bytes).into())
+    }
+}
+
+impl std::fmt::Display for ContentDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
 /// Compiles components, or loads them compiled from the cache directory.
 pub struct CompileCache {
     dir: Option<Dir>,
+    /// Components of the latest load, so a reload compiles only what
+    /// changed even without a cache directory.
+    memory: Mutex<HashMap<ContentDigest, Component>>,
     compat: String,
     compiled: AtomicU64,
     loaded: AtomicU64,
@@ -34,6 +59,7 @@ impl CompileCache {
         engine.precompile_compatibility_hash().hash(&mut hasher);
         CompileCache {
             dir,
+            memory: Mutex::default(),
             compat: format!("{:016x}", hasher.finish()),
             compiled: AtomicU64::new(0),
             loaded: AtomicU64::new(0),
@@ -50,11 +76,41 @@ impl CompileCache {
         self.loaded.load(Ordering::Relaxed)
     }
 
-    /// The component of `bytes`: from the cache if it has it, else
-    /// compiled and stored. A cache that cannot be read or written costs a
-    /// compilation, never the guest.
-    pub fn component(&self, engine: &Engine, bytes: &[u8]) -> Result<Component, CompileError> {
-        let key = format!("{}-{}.cwasm", hex(&Sha256::digest(bytes)), self.compat);
+    /// The component of `bytes` (whose digest is `digest`): from the cache
+    /// if it has it, else compiled and stored. A cache that cannot be read
+    /// or written costs a compilation, never the guest.
+    pub fn component(
+        &self,
+        engine: &Engine,
+        bytes: &[u8],
+        digest: ContentDigest,
+    ) -> Result<Component, CompileError> {
+        if let Some(component) = self.memory.lock().expect("never poisoned").get(&digest) {
+            return Ok(component.clone());
+        }
+        let component = self.load_or_compile(engine, bytes, digest)?;
+        self.memory
+            .lock()
+            .expect("never poisoned")
+            .insert(digest, component.clone());
+        Ok(component)
+    }
+
+    /// Forgets the components in memory but those of `digests`.
+    pub fn keep_only(&self, digests: &[ContentDigest]) {
+        self.memory
+            .lock()
+            .expect("never poisoned")
+            .retain(|digest, _| digests.contains(digest));
+    }
+
+    fn load_or_compile(
+        &self,
+        engine: &Engine,
+        bytes: &[u8],
+        digest: ContentDigest,
+    ) -> Result<Component, CompileError> {
+        let key = format!("{digest}-{}.cwasm", self.compat);
         if let Some(component) = self
             .dir
             .as_ref()
@@ -107,8 +163,4 @@ fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Component> {
     // under a name that carries the engine's compatibility hash. wasmtime
     // still checks the header and refuses code of another engine version.
     unsafe { Component::deserialize(engine, bytes) }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -16,6 +16,7 @@ use wasmtime::{
 
 use super::{
     bindings::{adjuster, container_events, lifecycle, pod_events, types as wit, validator},
+    cache::ContentDigest,
     engine::{WasmEngine, EPOCH_TICK},
     sandbox::{GuestState, WasiAccess},
 };
@@ -89,6 +90,20 @@ pub enum GuestFault {
         /// The cap.
         max: usize,
     },
+}
+
+impl GuestFault {
+    /// A short name of the kind of fault, for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            GuestFault::Timeout(_) => "timeout",
+            GuestFault::MemoryLimit(_) => "memory_limit",
+            GuestFault::StackOverflow => "stack_overflow",
+            GuestFault::Trap(_) => "trap",
+            GuestFault::Instantiate(_) => "instantiate",
+            GuestFault::AnswerTooLarge { .. } => "answer_too_large",
+        }
+    }
 }
 
 /// The result of a call: the guest's answer or its own error message,
@@ -189,6 +204,7 @@ pub struct GuestPre {
     id: GuestId,
     engine: WasmEngine,
     pre: InstancePre<GuestState>,
+    digest: ContentDigest,
     exports: ExportIndices,
     limits: GuestLimits,
     wasi: Option<WasiAccess>,
@@ -200,6 +216,7 @@ impl GuestPre {
         engine: &WasmEngine,
         id: GuestId,
         component: &Component,
+        digest: ContentDigest,
         sandbox: SandboxSpec,
     ) -> Result<Self, LinkError> {
         let pre = engine
@@ -218,6 +235,7 @@ impl GuestPre {
             id,
             engine: engine.clone(),
             pre,
+            digest,
             exports,
             limits: sandbox.limits,
             wasi: sandbox.wasi,
@@ -227,6 +245,11 @@ impl GuestPre {
     /// `NN-name`.
     pub fn id(&self) -> &GuestId {
         &self.id
+    }
+
+    /// The SHA-256 of its plugin file.
+    pub fn digest(&self) -> ContentDigest {
+        self.digest
     }
 
     /// The guest's limits.

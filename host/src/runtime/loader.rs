@@ -3,6 +3,11 @@
 //! cap-std handle, compiled or taken from the compile cache, and linked. A
 //! file that cannot be a guest is refused with its name and the reason;
 //! the others load.
+//!
+//! Plugins run with what the operator grants them, so whoever can write
+//! a plugin file or the directory can grant themselves that: a directory
+//! or file writable by anyone but its owner, or owned by anyone but root
+//! or the daemon's user, is refused.
 
 use std::{
     collections::BTreeMap,
@@ -15,7 +20,7 @@ use cap_std::fs::Dir;
 use nri_proto::identity::check_identity;
 
 use super::{
-    cache::CompileCache,
+    cache::{CompileCache, ContentDigest},
     guest::{GuestId, GuestPre, SandboxSpec},
     WasmEngine,
 };
@@ -29,6 +34,8 @@ pub const MAX_PLUGIN_FILE: u64 = 64 << 20;
 pub struct Refusal {
     /// The file, as a path for people to read.
     pub file: PathBuf,
+    /// The guest the file would be, if its name is a guest's.
+    pub id: Option<GuestId>,
     /// Why.
     pub reason: String,
 }
@@ -77,8 +84,51 @@ pub fn parse_file_name(file: &str) -> Result<Option<GuestId>, String> {
     }))
 }
 
+/// Why a file or directory is not trusted to hold plugins or their
+/// configuration: writable by others than its owner, or owned by someone
+/// other than root or the daemon's user. `mode` and `uid` are its
+/// permission bits and owner.
+pub fn untrusted(mode: u32, uid: u32) -> Option<String> {
+    if mode & 0o022 != 0 {
+        let who = match (mode & 0o020 != 0, mode & 0o002 != 0) {
+            (true, true) => "its group and everyone",
+            (true, false) => "its group",
+            _ => "everyone",
+        };
+        return Some(format!(
+            "is writable by {who} (mode {:04o}); only its owner may write it",
+            mode & 0o7777
+        ));
+    }
+    let daemon = daemon_uid();
+    if uid != 0 && Some(uid) != daemon {
+        let daemon = daemon.map_or("unknown".to_string(), |u| u.to_string());
+        return Some(format!(
+            "is owned by uid {uid}, neither root nor the daemon's user (uid {daemon})"
+        ));
+    }
+    None
+}
+
+/// The daemon's effective user: the owner of its /proc entry.
+fn daemon_uid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    static UID: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+    *UID.get_or_init(|| std::fs::metadata("/proc/self").ok().map(|m| m.uid()))
+}
+
+/// Checks the directory behind `dir` as [`untrusted`] does.
+pub fn check_trusted_dir(dir: &Dir) -> Result<(), String> {
+    use cap_std::fs::MetadataExt;
+    let meta = dir
+        .dir_metadata()
+        .map_err(|e| format!("cannot read its permissions: {e}"))?;
+    untrusted(meta.mode(), meta.uid()).map_or(Ok(()), Err)
+}
+
 /// Loads every plugin of `dir` (shown to people as `path`), each with the
-/// sandbox `sandbox` gives it.
+/// sandbox `sandbox` gives it. A directory not to be trusted loads
+/// nothing.
 pub fn load_plugins(
     engine: &WasmEngine,
     cache: &CompileCache,
@@ -86,6 +136,12 @@ pub fn load_plugins(
     path: &Path,
     sandbox: impl Fn(&GuestId) -> SandboxSpec,
 ) -> std::io::Result<LoadReport> {
+    check_trusted_dir(dir).map_err(|reason| {
+        std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("plugin directory {} {reason}", path.display()),
+        )
+    })?;
     let mut files = BTreeMap::new();
     for entry in dir.entries()? {
         let entry = entry?;
@@ -96,17 +152,22 @@ pub fn load_plugins(
     let mut report = LoadReport::default();
     let mut names: BTreeMap<String, GuestId> = BTreeMap::new();
     for file in files.into_keys() {
-        let refuse = |reason: String| Refusal {
-            file: path.join(&file),
-            reason: one_line(&reason),
-        };
         let id = match parse_file_name(&file) {
             Ok(Some(id)) => id,
             Ok(None) => continue,
             Err(reason) => {
-                report.refused.push(refuse(reason));
+                report.refused.push(Refusal {
+                    file: path.join(&file),
+                    id: None,
+                    reason,
+                });
                 continue;
             }
+        };
+        let refuse = |reason: String| Refusal {
+            file: path.join(&file),
+            id: Some(id.clone()),
+            reason: one_line(&reason),
         };
         if let Some(other) = names.get(&id.name) {
             report.refused.push(refuse(format!(
@@ -115,7 +176,9 @@ pub fn load_plugins(
             )));
             continue;
         }
-        match load_one(engine, cache, dir, &file, id.clone(), sandbox(&id)) {
+        let loaded = check_trusted_file(dir, &file)
+            .and_then(|()| load_one(engine, cache, dir, &file, id.clone(), sandbox(&id)));
+        match loaded {
             Ok(guest) => {
                 names.insert(id.name.clone(), id);
                 report.guests.push(guest);
@@ -124,6 +187,8 @@ pub fn load_plugins(
         }
     }
     report.guests.sort_by(|a, b| a.id().cmp(b.id()));
+    let digests: Vec<ContentDigest> = report.guests.iter().map(GuestPre::digest).collect();
+    cache.keep_only(&digests);
     Ok(report)
 }
 
@@ -140,6 +205,14 @@ pub fn load_file(
     load_one(engine, cache, dir, file, id, sandbox).map_err(|reason| one_line(&reason))
 }
 
+fn check_trusted_file(dir: &Dir, file: &str) -> Result<(), String> {
+    use cap_std::fs::MetadataExt;
+    let meta = dir
+        .metadata(file)
+        .map_err(|e| format!("cannot read its permissions: {e}"))?;
+    untrusted(meta.mode(), meta.uid()).map_or(Ok(()), Err)
+}
+
 fn load_one(
     engine: &WasmEngine,
     cache: &CompileCache,
@@ -152,10 +225,11 @@ fn load_one(
     if is_core_module(&bytes) {
         return Err("is a core Wasm module, not a component; build it as a component (for example with `wasm-tools component new`)".into());
     }
+    let digest = ContentDigest::of(&bytes);
     let component = cache
-        .component(engine.engine(), &bytes)
+        .component(engine.engine(), &bytes, digest)
         .map_err(|e| format!("is not a valid Wasm component: {e}"))?;
-    GuestPre::new(engine, id, &component, sandbox)
+    GuestPre::new(engine, id, &component, digest, sandbox)
         .map_err(|e| format!("does not fit the nri:plugin world: {e}"))
 }
 
@@ -199,6 +273,30 @@ mod tests {
         ];
         for (file, want) in cases {
             assert_eq!(parse_file_name(file).unwrap_err(), want, "{file}");
+        }
+    }
+
+    #[test]
+    fn files_writable_by_others_or_owned_by_strangers_are_untrusted() {
+        let me = daemon_uid().unwrap();
+        assert_eq!(untrusted(0o100644, 0), None);
+        assert_eq!(untrusted(0o040755, me), None);
+        assert_eq!(
+            untrusted(0o100664, 0).unwrap(),
+            "is writable by its group (mode 0664); only its owner may write it"
+        );
+        assert_eq!(
+            untrusted(0o041777, 0).unwrap(),
+            "is writable by its group and everyone (mode 1777); only its owner may write it"
+        );
+        if me != 0 {
+            let stranger = me + 1;
+            assert_eq!(
+                untrusted(0o100644, stranger).unwrap(),
+                format!(
+                    "is owned by uid {stranger}, neither root nor the daemon's user (uid {me})"
+                )
+            );
         }
     }
 

@@ -9,7 +9,7 @@ pub mod guest;
 pub mod loader;
 pub mod sandbox;
 
-pub use cache::CompileCache;
+pub use cache::{CompileCache, ContentDigest};
 pub use engine::WasmEngine;
 pub use guest::{
     CallResult, GuestFault, GuestId, GuestInstance, GuestLimits, GuestNotification, GuestPre,

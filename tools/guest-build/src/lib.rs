@@ -98,6 +98,7 @@ pub fn build_workspace(
         }
     }
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    writable_by_owner_only(out_dir, 0o755)?;
     crates
         .iter()
         .map(|c| {
@@ -114,9 +115,18 @@ pub fn build_workspace(
             } else {
                 componentize(&module, &path)?;
             }
+            writable_by_owner_only(&path, 0o644)?;
             Ok(BuiltGuest { id, path })
         })
         .collect()
+}
+
+/// Sets `mode` on `path`. nri-wasm refuses plugin files and directories
+/// others can write, whatever the umask of the build made them.
+pub fn writable_by_owner_only(path: &Path, mode: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("setting the mode of {}", path.display()))
 }
 
 /// Turns a core module with an embedded component type into a component.

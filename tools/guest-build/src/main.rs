@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use nri_wasm_guest_build::{build_workspace, ensure_target};
+use nri_wasm_guest_build::{build_workspace, ensure_target, writable_by_owner_only};
 
 fn main() -> anyhow::Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -26,8 +26,9 @@ fn main() -> anyhow::Result<()> {
         );
     }
     let config = root.join("guest-examples/nri-wasm.toml");
-    std::fs::copy(&config, out.join("nri-wasm.toml"))
-        .with_context(|| format!("copying {}", config.display()))?;
+    let installed = out.join("nri-wasm.toml");
+    std::fs::copy(&config, &installed).with_context(|| format!("copying {}", config.display()))?;
+    writable_by_owner_only(&installed, 0o644)?;
     for guest in &built {
         println!("{}", guest.path.display());
     }

@@ -1,0 +1,284 @@
+//! `nri-wasm test PLUGIN.wasm --event FILE.json`: runs one NRI event
+//! through one plugin, offline, with the grants and limits its
+//! configuration gives it, and prints each call (answer, refusals, time)
+//! and the reply the runtime would get.
+//!
+//! The event file holds the event's name and its NRI request in the
+//! protobuf JSON mapping:
+//!
+//! ```json
+//! { "event": "CreateContainer",
+//!   "request": { "pod": { "id": "web", ... }, "container": { ... } } }
+//! ```
+//!
+//! Exit status: 0 when the plugin answered and its answer was taken, 2
+//! when it failed, faulted or answered beyond its grants, 1 when the test
+//! could not run (a bad file, a plugin that does not load).
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use anyhow::{anyhow, bail, Context};
+use clap::Args;
+use nri_proto::{
+    api::{
+        Container, CreateContainerRequest, PodSandbox, StopContainerRequest,
+        UpdateContainerRequest, ValidateContainerAdjustmentRequest,
+    },
+    events::{valid_events, NriVersionSource, NRI_VERSION},
+};
+use protobuf::MessageFull;
+use serde_json::{json, Value};
+
+use super::{check::load_single, report};
+use crate::{
+    dispatch::{Answer, CallObserver, CallRecord, Dispatcher, SlotError},
+    protocol::{HandlerError, Notification, NriHandler, RuntimeInfo},
+};
+
+/// Run one NRI event through a plugin offline, with its grants, and print
+/// what it answered, what was refused, and how long it took.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The plugin file (`NN-name.wasm`).
+    plugin: PathBuf,
+    /// The event: `{"event": "CreateContainer", "request": {...}}`, the
+    /// request in the protobuf JSON mapping.
+    #[arg(long)]
+    event: PathBuf,
+    /// Configuration file with the plugin's grants and limits.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Exit status when the plugin's answer was not taken.
+const EXIT_NOT_TAKEN: i32 = 2;
+
+/// An NRI request, by the kind of answer it gets.
+enum Request {
+    Create(CreateContainerRequest),
+    Update(UpdateContainerRequest),
+    Stop(StopContainerRequest),
+    Validate(ValidateContainerAdjustmentRequest),
+    Notify(Notification),
+}
+
+const EVENTS: &str = "RunPodSandbox, UpdatePodSandbox, PostUpdatePodSandbox, StopPodSandbox, \
+     RemovePodSandbox, CreateContainer, PostCreateContainer, StartContainer, PostStartContainer, \
+     UpdateContainer, PostUpdateContainer, StopContainer, RemoveContainer, \
+     ValidateContainerAdjustment";
+
+impl Request {
+    fn parse(event: &str, json: &str) -> anyhow::Result<Request> {
+        use Notification as N;
+        Ok(match event {
+            "CreateContainer" => Request::Create(parse(json)?),
+            "UpdateContainer" => Request::Update(parse(json)?),
+            "StopContainer" => Request::Stop(parse(json)?),
+            "ValidateContainerAdjustment" => Request::Validate(parse(json)?),
+            "RunPodSandbox" => Request::Notify(N::RunPodSandbox(parse(json)?)),
+            "UpdatePodSandbox" => Request::Notify(N::UpdatePodSandbox(parse(json)?)),
+            "PostUpdatePodSandbox" => Request::Notify(N::PostUpdatePodSandbox(parse(json)?)),
+            "StopPodSandbox" => Request::Notify(N::StopPodSandbox(parse(json)?)),
+            "RemovePodSandbox" => Request::Notify(N::RemovePodSandbox(parse(json)?)),
+            "PostCreateContainer" => Request::Notify(N::PostCreateContainer(parse(json)?)),
+            "StartContainer" => Request::Notify(N::StartContainer(parse(json)?)),
+            "PostStartContainer" => Request::Notify(N::PostStartContainer(parse(json)?)),
+            "PostUpdateContainer" => Request::Notify(N::PostUpdateContainer(parse(json)?)),
+            "RemoveContainer" => Request::Notify(N::RemoveContainer(parse(json)?)),
+            other => bail!("unknown event {other:?}; one of: {EVENTS}"),
+        })
+    }
+
+    /// The pod and container the node has before the event: a container
+    /// being created is not there yet.
+    fn node(&self) -> (Option<PodSandbox>, Option<Container>) {
+        match self {
+            Request::Create(r) => (r.pod.clone().into_option(), None),
+            Request::Update(r) => (
+                r.pod.clone().into_option(),
+                r.container.clone().into_option(),
+            ),
+            Request::Stop(r) => (
+                r.pod.clone().into_option(),
+                r.container.clone().into_option(),
+            ),
+            Request::Validate(r) => (r.pod.clone().into_option(), None),
+            Request::Notify(n) => (n.pod().cloned(), n.container().cloned()),
+        }
+    }
+
+    /// Sends the request; returns the reply in the JSON mapping.
+    async fn send(self, dispatcher: &Dispatcher) -> Result<Value, HandlerError> {
+        match self {
+            Request::Create(r) => Ok(to_json(&dispatcher.create_container(r).await?)),
+            Request::Update(r) => Ok(to_json(&dispatcher.update_container(r).await?)),
+            Request::Stop(r) => Ok(to_json(&dispatcher.stop_container(r).await?)),
+            Request::Validate(r) => {
+                Ok(to_json(&dispatcher.validate_container_adjustment(r).await?))
+            }
+            Request::Notify(n) => dispatcher.notify(n).await.map(|()| json!({})),
+        }
+    }
+}
+
+fn parse<M: MessageFull>(json: &str) -> anyhow::Result<M> {
+    protobuf_json_mapping::parse_from_str(json)
+        .map_err(|e| anyhow!("not a valid {}: {e}", M::descriptor().name()))
+}
+
+fn to_json<M: MessageFull>(message: &M) -> Value {
+    let text = protobuf_json_mapping::print_to_string(message).unwrap_or_default();
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// The calls of the test, as they end.
+#[derive(Default)]
+struct Calls(Mutex<Vec<Call>>);
+
+struct Call {
+    event: &'static str,
+    elapsed: Duration,
+    outcome: Result<Answer, SlotError>,
+}
+
+impl CallObserver for Calls {
+    fn call(&self, record: &CallRecord<'_>) {
+        self.0.lock().expect("never poisoned").push(Call {
+            event: record.event,
+            elapsed: record.elapsed,
+            outcome: record.outcome.cloned().map_err(Clone::clone),
+        });
+    }
+}
+
+pub(super) async fn test(args: TestArgs) -> anyhow::Result<()> {
+    let (event, request) = read_event(&args.event)?;
+    let (guest, config) = load_single(&args.plugin, args.config.as_deref())?;
+    let id = guest.id().to_string();
+    let calls = Arc::new(Calls::default());
+    let dispatcher = Dispatcher::with_observers(vec![guest], &config, vec![calls.clone()]);
+    dispatcher
+        .configure(&offline_runtime())
+        .await
+        .map_err(|e| anyhow!("configure: {e}"))?;
+    let (pod, container) = request.node();
+    dispatcher
+        .synchronize(pod.into_iter().collect(), container.into_iter().collect())
+        .await
+        .map_err(|e| anyhow!("synchronize: {e}"))?;
+    let reply = request.send(&dispatcher).await;
+    let calls = std::mem::take(&mut *calls.0.lock().expect("never poisoned"));
+    let taken = reply.is_ok() && calls.iter().all(|c| c.outcome.is_ok());
+    if args.json {
+        println!("{:#}", json_report(&id, &event, &calls, &reply));
+    } else {
+        print_report(&id, &event, &calls, &reply);
+    }
+    if !taken {
+        std::process::exit(EXIT_NOT_TAKEN);
+    }
+    Ok(())
+}
+
+fn read_event(file: &Path) -> anyhow::Result<(String, Request)> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read event file {}", file.display()))?;
+    let parsed: Value = serde_json::from_str(&text)
+        .with_context(|| format!("event file {} is not JSON", file.display()))?;
+    let event = parsed
+        .get("event")
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("event file {}: no \"event\" name", file.display()))?;
+    let request = parsed.get("request").cloned().unwrap_or(json!({}));
+    let request = Request::parse(event, &request.to_string())
+        .with_context(|| format!("event file {}: \"request\"", file.display()))?;
+    Ok((event.to_string(), request))
+}
+
+/// The runtime the plugin is configured with: NRI's current version and
+/// default request timeout.
+fn offline_runtime() -> RuntimeInfo {
+    RuntimeInfo {
+        name: "nri-wasm-test".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        nri_version: NRI_VERSION,
+        nri_version_source: NriVersionSource::Announced,
+        valid_events: valid_events(NRI_VERSION),
+        registration_timeout: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(2),
+        config: String::new(),
+    }
+}
+
+fn print_report(id: &str, event: &str, calls: &[Call], reply: &Result<Value, HandlerError>) {
+    println!("{id}: {event}");
+    for call in calls {
+        let lines = report::describe_outcome(call.event, call.outcome.as_ref());
+        println!(
+            "  {:<28} {:>9}  {}",
+            call.event,
+            report::millis(call.elapsed),
+            lines[0]
+        );
+        for line in &lines[1..] {
+            println!("  {:40}{line}", "");
+        }
+    }
+    match reply {
+        Ok(reply) => println!("reply to the runtime: {reply}"),
+        Err(err) => println!("the event fails: {err}"),
+    }
+}
+
+fn json_report(
+    id: &str,
+    event: &str,
+    calls: &[Call],
+    reply: &Result<Value, HandlerError>,
+) -> Value {
+    let calls: Vec<Value> = calls
+        .iter()
+        .map(|call| {
+            let mut entry = json!({
+                "event": call.event,
+                "elapsed_ms": call.elapsed.as_secs_f64() * 1e3,
+            });
+            match &call.outcome {
+                Ok(answer) => {
+                    entry["answer"] = json!({
+                        "adjust": answer.adjust.as_ref().map(to_json),
+                        "updates": answer.updates.iter().map(to_json).collect::<Vec<_>>(),
+                        "evictions": answer.evictions.iter().map(to_json).collect::<Vec<_>>(),
+                        "rejection": answer.rejection,
+                    });
+                }
+                Err(SlotError::Refused(refusals)) => {
+                    entry["refusals"] = refusals
+                        .iter()
+                        .map(|r| {
+                            json!({"family": r.family.to_string(), "field": r.field,
+                                   "value": r.value, "grant": r.grant})
+                        })
+                        .collect();
+                }
+                Err(err) => {
+                    entry["error"] = json!({"kind": err.kind(), "message": err.to_string()})
+                }
+            }
+            entry
+        })
+        .collect();
+    let mut report = json!({"plugin": id, "event": event, "calls": calls});
+    match reply {
+        Ok(reply) => report["reply"] = reply.clone(),
+        Err(err) => report["error"] = json!(err.0),
+    }
+    report
+}

@@ -1,0 +1,187 @@
+//! Prometheus metrics of the daemon and of each guest: calls by event,
+//! call latency, errors by kind, refusals by grant family, instance
+//! restarts, loaded and refused plugins, reloads, runtime connection.
+
+use prometheus_client::{
+    encoding::{text::encode, EncodeLabelSet},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+
+use crate::dispatch::{CallObserver, CallRecord, SlotError};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GuestEvent {
+    guest: String,
+    event: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GuestKind {
+    guest: String,
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GuestFamily {
+    guest: String,
+    family: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GuestLabel {
+    guest: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadResult {
+    result: &'static str,
+}
+
+/// Latency buckets: 50 µs doubling to 1.6 s, the span between a trivial
+/// guest call and NRI's 2 s request timeout.
+fn latency_histogram() -> Histogram {
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        50e-6, 2.0, 16,
+    ))
+}
+
+/// The daemon's metrics and the registry they are served from.
+pub struct Metrics {
+    registry: Registry,
+    calls: Family<GuestEvent, Counter>,
+    latency: Family<GuestEvent, Histogram, fn() -> Histogram>,
+    errors: Family<GuestKind, Counter>,
+    refusals: Family<GuestFamily, Counter>,
+    restarts: Family<GuestLabel, Counter>,
+    guests: Gauge,
+    refused_plugins: Gauge,
+    reloads: Family<ReloadResult, Counter>,
+    connected: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// Fresh metrics, all registered under the `nri_wasm` prefix.
+    pub fn new() -> Self {
+        let mut metrics = Metrics {
+            registry: Registry::with_prefix("nri_wasm"),
+            calls: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram),
+            errors: Family::default(),
+            refusals: Family::default(),
+            restarts: Family::default(),
+            guests: Gauge::default(),
+            refused_plugins: Gauge::default(),
+            reloads: Family::default(),
+            connected: Gauge::default(),
+        };
+        let r = &mut metrics.registry;
+        r.register(
+            "guest_calls",
+            "Calls of a guest, by NRI event",
+            metrics.calls.clone(),
+        );
+        r.register(
+            "guest_call_duration_seconds",
+            "Time from asking a guest to having its checked answer, by NRI event",
+            metrics.latency.clone(),
+        );
+        r.register(
+            "guest_errors",
+            "Calls of a guest that gave no usable answer, by kind",
+            metrics.errors.clone(),
+        );
+        r.register(
+            "guest_refusals",
+            "Changes of a guest refused for exceeding its grants, by grant family",
+            metrics.refusals.clone(),
+        );
+        r.register(
+            "guest_instance_restarts",
+            "Instances of a guest created to replace one lost to a fault",
+            metrics.restarts.clone(),
+        );
+        r.register("guests", "Guests loaded", metrics.guests.clone());
+        r.register(
+            "plugins_refused",
+            "Plugin files refused at the latest load",
+            metrics.refused_plugins.clone(),
+        );
+        r.register(
+            "reloads",
+            "Reloads of the plugin directory and configuration, by result",
+            metrics.reloads.clone(),
+        );
+        r.register(
+            "runtime_connected",
+            "1 while registered with the container runtime",
+            metrics.connected.clone(),
+        );
+        metrics
+    }
+
+    /// Records the result of a load: guests loaded and files refused.
+    pub fn loaded(&self, guests: usize, refused: usize) {
+        self.guests.set(guests as i64);
+        self.refused_plugins.set(refused as i64);
+    }
+
+    /// Records a reload, applied or failed.
+    pub fn reloaded(&self, applied: bool) {
+        let result = if applied { "applied" } else { "failed" };
+        self.reloads.get_or_create(&ReloadResult { result }).inc();
+    }
+
+    /// Records whether the runtime connection is up.
+    pub fn set_connected(&self, connected: bool) {
+        self.connected.set(i64::from(connected));
+    }
+
+    /// The metrics in the Prometheus/OpenMetrics text format.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        encode(&mut text, &self.registry).expect("writing to a String cannot fail");
+        text
+    }
+}
+
+impl CallObserver for Metrics {
+    fn call(&self, record: &CallRecord<'_>) {
+        let guest = record.guest.to_string();
+        let by_event = GuestEvent {
+            guest: guest.clone(),
+            event: record.event,
+        };
+        self.calls.get_or_create(&by_event).inc();
+        self.latency
+            .get_or_create(&by_event)
+            .observe(record.elapsed.as_secs_f64());
+        if record.restarted {
+            self.restarts
+                .get_or_create(&GuestLabel {
+                    guest: guest.clone(),
+                })
+                .inc();
+        }
+        let Err(err) = record.outcome else {
+            return;
+        };
+        if let SlotError::Refused(refusals) = err {
+            for refusal in refusals {
+                let family = GuestFamily {
+                    guest: guest.clone(),
+                    family: refusal.family.to_string(),
+                };
+                self.refusals.get_or_create(&family).inc();
+            }
+        }
+        let kind = err.kind();
+        self.errors.get_or_create(&GuestKind { guest, kind }).inc();
+    }
+}

@@ -1,0 +1,268 @@
+//! The plugin directory and configuration as the daemon serves them:
+//! loaded at start, then watched, so guests are added, replaced and
+//! removed while the daemon runs. Events in flight finish with the guests
+//! they started with; a reload that fails (a bad configuration, an
+//! unreadable directory) changes nothing; a plugin file refused on reload
+//! leaves the version already running in place.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use anyhow::Context;
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    config::Config,
+    dispatch::{Dispatcher, GuestChanges},
+    metrics::Metrics,
+    runtime::{
+        loader::{
+            check_trusted_dir, load_plugins, open_cache_dir, open_dir, untrusted, LoadReport,
+        },
+        CompileCache, WasmEngine,
+    },
+};
+
+/// Name of the configuration file looked for in the plugin directory.
+pub const CONFIG_FILE: &str = "nri-wasm.toml";
+
+/// Changes closer together than this are taken in one reload (a copy in
+/// several writes, an editor's save, a ConfigMap's symlink swap).
+pub const SETTLE_TIME: Duration = Duration::from_millis(300);
+
+/// Where guests come from.
+pub struct PluginSet {
+    dir: PathBuf,
+    config: Option<PathBuf>,
+    engine: WasmEngine,
+    cache: CompileCache,
+}
+
+/// One load: the configuration and what the directory gave with it.
+pub struct Loaded {
+    /// The configuration.
+    pub config: Config,
+    /// The guests and the refused files.
+    pub report: LoadReport,
+}
+
+impl PluginSet {
+    /// The plugins of `dir`, configured by `config` (by default the
+    /// `nri-wasm.toml` in `dir`, if there is one), compiled code cached in
+    /// `cache_dir`.
+    pub fn new(
+        dir: &Path,
+        config: Option<&Path>,
+        cache_dir: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        let engine = WasmEngine::new()?;
+        let cache_dir = cache_dir.and_then(open_trusted_cache);
+        let cache = CompileCache::new(engine.engine(), cache_dir);
+        Ok(PluginSet {
+            dir: dir.to_path_buf(),
+            config: config.map(Path::to_path_buf),
+            engine,
+            cache,
+        })
+    }
+
+    /// The plugin directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The compile cache.
+    pub fn cache(&self) -> &CompileCache {
+        &self.cache
+    }
+
+    /// The configuration file in effect, if any.
+    pub fn config_file(&self) -> Option<PathBuf> {
+        let beside = self.dir.join(CONFIG_FILE);
+        match &self.config {
+            Some(file) => Some(file.clone()),
+            None if beside.is_file() => Some(beside),
+            None => None,
+        }
+    }
+
+    /// Reads the configuration and loads every plugin. Fails only when
+    /// nothing can be loaded: a configuration that is invalid or not to be
+    /// trusted, a directory that cannot be read or trusted.
+    pub fn load(&self) -> anyhow::Result<Loaded> {
+        let config = match self.config_file() {
+            Some(file) => load_trusted_config(&file)?,
+            None => Config::default(),
+        };
+        let dir = open_dir(&self.dir)
+            .with_context(|| format!("cannot open plugin directory {}", self.dir.display()))?;
+        let report = load_plugins(&self.engine, &self.cache, &dir, &self.dir, |id| {
+            config.guest(&id.name).sandbox()
+        })
+        .with_context(|| format!("cannot load plugin directory {}", self.dir.display()))?;
+        for refusal in &report.refused {
+            tracing::error!(file = %refusal.file.display(), reason = %refusal.reason, "plugin refused");
+        }
+        for name in config.named_guests() {
+            if !report.guests.iter().any(|g| g.id().name == name) {
+                tracing::warn!(guest = name, dir = %self.dir.display(), "the configuration names a guest that is not loaded");
+            }
+        }
+        Ok(Loaded { config, report })
+    }
+
+    /// Loads the plugins into a new dispatcher that reports to `metrics`.
+    pub fn start(&self, metrics: Option<Arc<Metrics>>) -> anyhow::Result<Dispatcher> {
+        let loaded = self.load()?;
+        for guest in &loaded.report.guests {
+            tracing::info!(guest = %guest.id(), interfaces = ?guest.interfaces(), events = %guest.handled_events(), "guest loaded");
+        }
+        tracing::info!(
+            guests = loaded.report.guests.len(),
+            refused = loaded.report.refused.len(),
+            compiled = self.cache.compiled(),
+            from_cache = self.cache.loaded(),
+            "plugins loaded"
+        );
+        let observers = metrics.iter().map(|m| m.clone() as _).collect();
+        if let Some(metrics) = &metrics {
+            metrics.loaded(loaded.report.guests.len(), loaded.report.refused.len());
+        }
+        Ok(Dispatcher::with_observers(
+            loaded.report.guests,
+            &loaded.config,
+            observers,
+        ))
+    }
+
+    /// Loads again and applies the result to `dispatcher`. Returns what
+    /// changed and how many files were refused.
+    pub fn reload(&self, dispatcher: &Dispatcher) -> anyhow::Result<(GuestChanges, usize)> {
+        let Loaded { config, report } = self.load()?;
+        // A file refused now keeps the version of it already running.
+        let keep: Vec<_> = report.refused.iter().filter_map(|r| r.id.clone()).collect();
+        let changes = dispatcher.replace_guests(report.guests, &config, &keep);
+        Ok((changes, report.refused.len()))
+    }
+
+    /// Watches the plugin directory and the configuration file and
+    /// reloads on change until `stop`.
+    pub async fn watch(
+        self: Arc<Self>,
+        dispatcher: Arc<Dispatcher>,
+        metrics: Option<Arc<Metrics>>,
+        stop: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let (changed, mut changes) = mpsc::unbounded_channel();
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                if event.is_ok_and(|e| !e.kind.is_access()) {
+                    changed.send(()).ok();
+                }
+            })
+            .context("cannot watch for plugin changes")?;
+        self.watch_paths(&mut watcher)?;
+        loop {
+            tokio::select! {
+                Some(()) = changes.recv() => {}
+                () = stop.cancelled() => return Ok(()),
+            }
+            if !settle(&mut changes, &stop).await {
+                return Ok(());
+            }
+            let plugins = self.clone();
+            let target = dispatcher.clone();
+            let result = tokio::task::spawn_blocking(move || plugins.reload(&target))
+                .await
+                .context("reload task failed")?;
+            let guests = dispatcher.guests().len();
+            report_reload(&result, guests, metrics.as_deref());
+        }
+    }
+
+    fn watch_paths(&self, watcher: &mut RecommendedWatcher) -> anyhow::Result<()> {
+        watcher
+            .watch(&self.dir, RecursiveMode::NonRecursive)
+            .with_context(|| format!("cannot watch {}", self.dir.display()))?;
+        // The directory of the file, not the file: editors and ConfigMap
+        // updates replace it by a rename, which ends a watch on the file.
+        let config_dir = self
+            .config
+            .as_deref()
+            .and_then(Path::parent)
+            .filter(|d| !d.as_os_str().is_empty() && *d != self.dir);
+        if let Some(dir) = config_dir {
+            watcher
+                .watch(dir, RecursiveMode::NonRecursive)
+                .with_context(|| format!("cannot watch {}", dir.display()))?;
+        }
+        tracing::info!(dir = %self.dir.display(), config = ?self.config_file(), "watching for plugin and configuration changes");
+        Ok(())
+    }
+}
+
+/// Waits until no change came for [`SETTLE_TIME`]. False when stopped.
+async fn settle(changes: &mut mpsc::UnboundedReceiver<()>, stop: &CancellationToken) -> bool {
+    loop {
+        tokio::select! {
+            Some(()) = changes.recv() => {}
+            () = tokio::time::sleep(SETTLE_TIME) => return true,
+            () = stop.cancelled() => return false,
+        }
+    }
+}
+
+fn report_reload(
+    result: &anyhow::Result<(GuestChanges, usize)>,
+    guests: usize,
+    metrics: Option<&Metrics>,
+) {
+    match result {
+        Ok((changes, _)) if changes.is_empty() => {
+            tracing::debug!("plugins reloaded; nothing changed");
+        }
+        Ok((changes, _)) => tracing::info!(
+            added = ?changes.added, replaced = ?changes.replaced, removed = ?changes.removed,
+            guests, "plugins reloaded"
+        ),
+        Err(err) => {
+            tracing::error!(error = %format!("{err:#}"), "reload failed; the guests loaded before keep running");
+        }
+    }
+    if let Some(metrics) = metrics {
+        metrics.reloaded(result.is_ok());
+        if let Ok((_, refused)) = result {
+            metrics.loaded(guests, *refused);
+        }
+    }
+}
+
+fn load_trusted_config(file: &Path) -> anyhow::Result<Config> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(file)
+        .with_context(|| format!("cannot read configuration file {}", file.display()))?;
+    if let Some(reason) = untrusted(meta.mode(), meta.uid()) {
+        anyhow::bail!("configuration file {} {reason}", file.display());
+    }
+    Ok(Config::load(file)?)
+}
+
+/// The compile cache holds machine code the daemon runs: a directory
+/// others can write to is not used.
+fn open_trusted_cache(path: &Path) -> Option<cap_std::fs::Dir> {
+    let dir = open_cache_dir(path)
+        .map_err(|err| tracing::warn!(dir = %path.display(), error = %err, "no compile cache; guests are compiled at every start"))
+        .ok()?;
+    match check_trusted_dir(&dir) {
+        Ok(()) => Some(dir),
+        Err(reason) => {
+            tracing::error!(dir = %path.display(), reason, "compile cache not used: its directory is not to be trusted");
+            None
+        }
+    }
+}
