@@ -83,12 +83,7 @@ impl PluginSet {
 
     /// The configuration file in effect, if any.
     pub fn config_file(&self) -> Option<PathBuf> {
-        let beside = self.dir.join(CONFIG_FILE);
-        match &self.config {
-            Some(file) => Some(file.clone()),
-            None if beside.is_file() => Some(beside),
-            None => None,
-        }
+        config_file(&self.dir, self.config.as_deref())
     }
 
     /// Reads the configuration and loads every plugin. Fails only when
@@ -203,6 +198,17 @@ impl PluginSet {
         }
         tracing::info!(dir = %self.dir.display(), config = ?self.config_file(), "watching for plugin and configuration changes");
         Ok(())
+    }
+}
+
+/// The configuration file of plugin directory `dir`: `explicit` if given,
+/// else its `nri-wasm.toml` if it has one.
+pub fn config_file(dir: &Path, explicit: Option<&Path>) -> Option<PathBuf> {
+    let beside = dir.join(CONFIG_FILE);
+    match explicit {
+        Some(file) => Some(file.to_path_buf()),
+        None if beside.is_file() => Some(beside),
+        None => None,
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::guests::plugin_dir;
+use crate::guests::{plugin_dir, EXAMPLES};
 
 fn nri_wasm(args: &[&str]) -> (bool, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_nri-wasm"))
@@ -141,15 +141,7 @@ fn test_with_a_bad_event_file_says_what_is_wrong() {
 #[test]
 fn demo_shows_what_guests_changed_and_what_was_refused() {
     let config = include_str!("../../guest-examples/nri-wasm.toml");
-    let examples = [
-        "10-logger.wasm",
-        "20-env-injector.wasm",
-        "30-ulimit-adjuster.wasm",
-        "40-device-injector.wasm",
-        "60-hook-injector.wasm",
-        "90-validator.wasm",
-    ];
-    let plugins = plugin_dir(&examples, Some(config));
+    let plugins = plugin_dir(&EXAMPLES, Some(config));
     let (ok, stdout, stderr) = nri_wasm(&["demo", "--plugins", plugins.path().to_str().unwrap()]);
     assert!(ok, "{stdout}\n{stderr}");
     for applied in [

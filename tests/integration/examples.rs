@@ -5,18 +5,9 @@ use nri_proto::api::{Container, PodSandbox};
 use nri_sim::{SimConfig, SimError};
 
 use crate::{
-    guests::plugin_dir,
+    guests::{plugin_dir, EXAMPLES},
     harness::{container, pod, Harness},
 };
-
-const EXAMPLES: [&str; 6] = [
-    "10-logger.wasm",
-    "20-env-injector.wasm",
-    "30-ulimit-adjuster.wasm",
-    "40-device-injector.wasm",
-    "60-hook-injector.wasm",
-    "90-validator.wasm",
-];
 
 fn example_config() -> String {
     let file =

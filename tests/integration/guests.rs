@@ -10,6 +10,16 @@ use std::{
 use nri_wasm_guest_build::{build_workspace, ensure_target};
 use tempfile::TempDir;
 
+/// The example plugins, as built.
+pub const EXAMPLES: [&str; 6] = [
+    "10-logger.wasm",
+    "20-env-injector.wasm",
+    "30-ulimit-adjuster.wasm",
+    "40-device-injector.wasm",
+    "60-hook-injector.wasm",
+    "90-validator.wasm",
+];
+
 /// Where the built components are.
 pub struct Built {
     pub examples: PathBuf,

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{observe::LogFormat, plugins::CONFIG_FILE};
+use crate::{observe::LogFormat, plugins::config_file};
 
 /// Where guests come from: the plugin directory and the configuration
 /// file.
@@ -32,12 +32,7 @@ pub struct GuestSource {
 impl GuestSource {
     /// The configuration file in effect, if any.
     fn config_file(&self) -> Option<PathBuf> {
-        let beside = self.plugins.join(CONFIG_FILE);
-        match &self.config {
-            Some(file) => Some(file.clone()),
-            None if beside.is_file() => Some(beside),
-            None => None,
-        }
+        config_file(&self.plugins, self.config.as_deref())
     }
 }
 

@@ -316,15 +316,7 @@ impl Inner {
                     evictions: reply.evictions.into_iter().map(Into::into).collect(),
                     rejection: None,
                 };
-                check_size(guest, &answer)?;
-                guest.check_grants(
-                    answer.adjust.as_ref(),
-                    &answer.updates,
-                    &answer.evictions,
-                    &context,
-                    &container.id,
-                )?;
-                Ok(answer)
+                check_answer(guest, answer, &context)
             },
             |(merge, updates, evictions), guest, answer| {
                 let id = guest.id().to_string();
@@ -394,15 +386,7 @@ impl Inner {
                     evictions: reply.evictions.into_iter().map(Into::into).collect(),
                     ..Answer::default()
                 };
-                check_size(guest, &answer)?;
-                guest.check_grants(
-                    None,
-                    &answer.updates,
-                    &answer.evictions,
-                    &context,
-                    &container.id,
-                )?;
-                Ok(answer)
+                check_answer(guest, answer, &context)
             },
             |(updates, evictions), guest, answer| {
                 updates
@@ -526,6 +510,22 @@ impl Inner {
 
 fn sizes<M: Message>(items: &[M]) -> usize {
     items.iter().map(|m| m.compute_size() as usize).sum()
+}
+
+/// Takes an answer the host can hold and the guest's grants allow.
+fn check_answer(
+    guest: &GuestSlot,
+    answer: Answer,
+    context: &UpdateContext<'_>,
+) -> Result<Answer, SlotError> {
+    check_size(guest, &answer)?;
+    guest.check_grants(
+        answer.adjust.as_ref(),
+        &answer.updates,
+        &answer.evictions,
+        context,
+    )?;
+    Ok(answer)
 }
 
 /// A guest's answer beyond [`MAX_ANSWER_BYTES`] is a fault of that guest.

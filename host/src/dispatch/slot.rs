@@ -237,13 +237,13 @@ impl GuestSlot {
         updates: &[api::ContainerUpdate],
         evictions: &[api::ContainerEviction],
         context: &UpdateContext<'_>,
-        container: &str,
     ) -> Result<(), SlotError> {
         let refusals =
             grants::check_answer(&self.settings.grants, adjust, updates, evictions, context);
         if refusals.is_empty() {
             return Ok(());
         }
+        let container = context.container_id;
         let mut state = self.state.lock().expect("never poisoned");
         for refusal in &refusals {
             *state.stats.refusals.entry(refusal.family).or_default() += 1;
