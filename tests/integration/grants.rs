@@ -167,21 +167,26 @@ async fn a_guest_granted_a_data_directory_reads_it_and_cannot_write_it() {
     assert!(!data.path().join("written.txt").exists());
 }
 
-#[test]
-fn a_guest_that_imports_wasi_without_a_wasi_grant_is_refused_naming_the_import() {
+#[tokio::test]
+async fn a_guest_that_imports_wasi_without_a_grant_loads_and_reaches_nothing() {
     let plugins = plugin_dir(&["85-data-reader.wasm"], None);
-    let engine = nri_wasm::runtime::WasmEngine::new().unwrap();
-    let cache = nri_wasm::runtime::CompileCache::new(engine.engine(), None);
-    let dir = nri_wasm::runtime::loader::open_dir(plugins.path()).unwrap();
-    let report =
-        nri_wasm::runtime::loader::load_plugins(&engine, &cache, &dir, plugins.path(), |_| {
-            nri_wasm::runtime::SandboxSpec::default()
-        })
+    let (h, dispatcher) = Harness::with_guests(SimConfig::containerd_2_3, plugins.path()).await;
+    assert_eq!(dispatcher.guests().len(), 1, "it loads");
+    h.sim.run_pod_sandbox(pod("p1")).await.unwrap();
+    let created = h
+        .sim
+        .create_container(container("p1", "app"))
+        .await
         .unwrap();
-    assert!(report.guests.is_empty());
-    let reason = &report.refused[0].reason;
+    // No directory was preopened: its configure cannot read its data and
+    // it is not started.
     assert!(
-        reason.starts_with("does not fit the nri:plugin world:") && reason.contains("wasi:"),
-        "{reason}"
+        !created
+            .env
+            .iter()
+            .any(|e| e.starts_with("FROM_FILE") || e.starts_with("DATA_READER")),
+        "{:?}",
+        created.env
     );
+    assert_eq!(dispatcher.guests()[0].stats().faults, 0);
 }

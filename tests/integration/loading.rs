@@ -71,9 +71,9 @@ fn bad_plugin_files_are_refused_with_file_and_reason_and_the_rest_load() {
 
 #[test]
 fn a_component_of_another_world_is_refused_naming_what_it_misses() {
-    // The deny-all world: a guest importing anything but nri:plugin/log.
+    // A guest importing anything but nri:plugin/log and WASI 0.2.
     let wat = r#"(component
-        (import "wasi:cli/environment@0.2.0" (instance (export "get-arguments" (func (result (list string))))))
+        (import "example:net/socket@0.1.0" (instance (export "connect" (func (param "host" string)))))
     )"#;
     let plugins = plugin_dir(&[], None);
     let component = wat::parse_str(wat).unwrap();
@@ -95,7 +95,7 @@ fn a_component_of_another_world_is_refused_naming_what_it_misses() {
     let reasons: Vec<&str> = report.refused.iter().map(|r| r.reason.as_str()).collect();
     assert!(
         reasons[0].starts_with("does not fit the nri:plugin world:")
-            && reasons[0].contains("wasi:cli/environment@0.2.0"),
+            && reasons[0].contains("example:net/socket@0.1.0"),
         "{reasons:?}"
     );
     assert_eq!(reasons[1], "does not fit the nri:plugin world: exports none of the nri:plugin@0.1.0 interfaces (lifecycle, pod-events, container-events, adjuster, validator)");

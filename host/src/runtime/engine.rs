@@ -36,13 +36,13 @@ pub enum EngineError {
 pub struct WasmEngine {
     engine: Engine,
     linker: Arc<Linker<GuestState>>,
-    wasi_linker: Arc<Linker<GuestState>>,
     _ticker: Arc<Ticker>,
 }
 
 impl WasmEngine {
     /// Builds the engine: component model, epoch interruption, a bounded
-    /// Wasm stack, and a linker with the `log` import and nothing else.
+    /// Wasm stack, and a linker with the `log` import and WASI 0.2 and
+    /// nothing else.
     pub fn new() -> Result<Self, EngineError> {
         let mut config = Config::new();
         config
@@ -57,13 +57,13 @@ impl WasmEngine {
             &mut linker,
             |state| state,
         )?;
-        let mut wasi_linker = linker.clone();
-        wasmtime_wasi::p2::add_to_linker_sync(&mut wasi_linker)?;
+        // WASI for the guests whose toolchains import it; what it can
+        // reach is each guest's own WasiAccess (nothing unless granted).
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         let ticker = Ticker::start(engine.clone());
         Ok(WasmEngine {
             engine,
             linker: Arc::new(linker),
-            wasi_linker: Arc::new(wasi_linker),
             _ticker: Arc::new(ticker),
         })
     }
@@ -73,14 +73,9 @@ impl WasmEngine {
         &self.engine
     }
 
-    /// The linker of guests: the `log` import only, or, for guests
-    /// granted WASI access, WASI too.
-    pub fn linker(&self, wasi: bool) -> &Linker<GuestState> {
-        if wasi {
-            &self.wasi_linker
-        } else {
-            &self.linker
-        }
+    /// The linker of guests: `log` and WASI 0.2, nothing else.
+    pub fn linker(&self) -> &Linker<GuestState> {
+        &self.linker
     }
 }
 

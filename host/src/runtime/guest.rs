@@ -207,7 +207,7 @@ pub struct GuestPre {
     digest: ContentDigest,
     exports: ExportIndices,
     limits: GuestLimits,
-    wasi: Option<WasiAccess>,
+    wasi: WasiAccess,
 }
 
 impl GuestPre {
@@ -220,7 +220,7 @@ impl GuestPre {
         sandbox: SandboxSpec,
     ) -> Result<Self, LinkError> {
         let pre = engine
-            .linker(sandbox.wasi.is_some())
+            .linker()
             .instantiate_pre(component)
             .map_err(LinkError::Imports)?;
         let exports = ExportIndices::find(&pre);
@@ -238,7 +238,7 @@ impl GuestPre {
             digest,
             exports,
             limits: sandbox.limits,
-            wasi: sandbox.wasi,
+            wasi: sandbox.wasi.unwrap_or_default(),
         })
     }
 
@@ -278,11 +278,7 @@ impl GuestPre {
 
     /// Creates a fresh instance in a store of its own.
     pub fn instantiate(&self) -> Result<GuestInstance, GuestFault> {
-        let wasi = match &self.wasi {
-            Some(access) => access.context(),
-            None => Ok(wasmtime_wasi::WasiCtx::builder().build()),
-        }
-        .map_err(|err| {
+        let wasi = self.wasi.context().map_err(|err| {
             GuestFault::Instantiate(format!("cannot set up its WASI access: {err:#}"))
         })?;
         let state = GuestState::new(self.id.to_string(), self.limits.memory, wasi);

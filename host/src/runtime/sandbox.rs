@@ -1,7 +1,7 @@
 //! What a guest's store holds: its memory and table limits, its import
-//! `log` (rate limited, tagged with the guest's name), and, only for a
-//! guest granted WASI access, a WASI context with nothing in it but the
-//! read-only directories, clocks and randomness it was granted.
+//! `log` (rate limited, tagged with the guest's name), and a WASI context
+//! with nothing in it but the read-only directories, clocks and randomness
+//! the guest was granted.
 
 use std::{convert::Infallible, path::PathBuf, time::Instant};
 
@@ -33,9 +33,9 @@ pub struct PreopenDir {
     pub guest: String,
 }
 
-/// WASI for a guest that needs it (`[plugins.NAME.wasi]`): read-only
-/// directories, and clocks and randomness if granted. Never environment,
-/// arguments, network or writable files.
+/// What WASI reaches for a guest (`[plugins.NAME.wasi]`): read-only
+/// directories, and clocks and randomness, if granted; by default nothing.
+/// Never environment, arguments, network or writable files.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct WasiAccess {
