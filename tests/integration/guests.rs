@@ -7,14 +7,15 @@ use std::{
     sync::OnceLock,
 };
 
-use nri_wasm_guest_build::{build_workspace, ensure_target};
+use nri_wasm_guest_build::{build_examples, build_workspace, ensure_target};
 use tempfile::TempDir;
 
 /// The example plugins, as built.
-pub const EXAMPLES: [&str; 6] = [
+pub const EXAMPLES: [&str; 7] = [
     "10-logger.wasm",
     "20-env-injector.wasm",
     "30-ulimit-adjuster.wasm",
+    "35-memory-clamp.wasm",
     "40-device-injector.wasm",
     "60-hook-injector.wasm",
     "90-validator.wasm",
@@ -38,8 +39,9 @@ pub fn built() -> &'static Built {
             examples: out.join("examples"),
             test_guests: out.join("test-guests"),
         };
-        build_workspace(
-            &root.join("guest-examples/rust/Cargo.toml"),
+        build_examples(
+            &root.join("guest-examples"),
+            &root.join("wit"),
             &target_dir,
             &built.examples,
         )

@@ -11,6 +11,7 @@ mod examples;
 mod grants;
 mod guests;
 mod harness;
+mod languages;
 mod loading;
 mod reconnect;
 mod reload;

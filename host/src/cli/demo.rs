@@ -220,6 +220,17 @@ fn describe_changes(before: &Container, after: &Container) -> Vec<String> {
             r.type_, r.soft, r.hard
         ));
     }
+    let limit = |c: &Container| {
+        c.linux
+            .resources
+            .memory
+            .as_ref()
+            .and_then(|m| m.limit.as_ref())
+            .map(|l| l.value)
+    };
+    if let Some(limit) = limit(after).filter(|l| Some(*l) != limit(before)) {
+        lines.push(format!("+ memory limit {} MiB", limit >> 20));
+    }
     for d in after.linux.devices.iter() {
         lines.push(format!(
             "+ device {} ({} {}:{})",

@@ -1,4 +1,7 @@
-//! Builds guest plugins from source: a Cargo workspace of Rust guests is
+//! Builds guest plugins from source, in every language of the examples
+//! (`guest-examples/<language>/`), into components named `NN-name.wasm`.
+//!
+//! Rust: a Cargo workspace of Rust guests is
 //! compiled for `wasm32-unknown-unknown`, and each crate's core module
 //! (which carries its WIT world, embedded by wit-bindgen) is turned into a
 //! component named `NN-name.wasm`, as nri-wasm loads plugins. A crate is a
@@ -12,6 +15,11 @@ use std::{
 };
 
 use anyhow::{bail, Context};
+
+pub mod bindings;
+mod c;
+pub mod example;
+pub mod toolchain;
 
 /// The Wasm target guests are built for.
 pub const TARGET: &str = "wasm32-unknown-unknown";
@@ -33,6 +41,35 @@ struct PluginCrate {
     index: String,
     lib_name: String,
     target: String,
+}
+
+/// The languages of the examples besides Rust, by directory, with their
+/// builders.
+type Builder = fn(&example::Example, &Path, &Path, &Path) -> anyhow::Result<BuiltGuest>;
+const LANGUAGES: [(&str, Builder); 1] = [("c", c::build)];
+
+/// Builds every example of every language under `examples_dir` (the Rust
+/// workspace `rust/`, and one directory per other language) into
+/// `out_dir`, with intermediate files under `target_dir`.
+pub fn build_examples(
+    examples_dir: &Path,
+    wit_dir: &Path,
+    target_dir: &Path,
+    out_dir: &Path,
+) -> anyhow::Result<Vec<BuiltGuest>> {
+    let mut built = build_workspace(&examples_dir.join("rust/Cargo.toml"), target_dir, out_dir)?;
+    for (language, builder) in LANGUAGES {
+        for example in example::examples_in(&examples_dir.join(language))? {
+            let work_dir = target_dir.join(language).join(example.id());
+            std::fs::create_dir_all(&work_dir)
+                .with_context(|| format!("creating {}", work_dir.display()))?;
+            let guest = builder(&example, wit_dir, &work_dir, out_dir)
+                .with_context(|| format!("building {}", example.dir.display()))?;
+            writable_by_owner_only(&guest.path, 0o644)?;
+            built.push(guest);
+        }
+    }
+    Ok(built)
 }
 
 fn cargo() -> Command {

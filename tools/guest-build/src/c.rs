@@ -1,0 +1,60 @@
+//! C guests: bindings from wit-bindgen's C generator, compiled by Debian's
+//! clang for wasm32-wasi against wasi-libc as a reactor, then made a
+//! component. Without stdio the component imports nothing but `log`.
+
+use std::{path::Path, process::Command};
+
+use anyhow::{bail, Context};
+
+use crate::{
+    bindings::{generate, BindingLanguage},
+    componentize,
+    example::Example,
+    toolchain::ensure_debian_packages,
+    BuiltGuest,
+};
+
+/// clang 14 with the wasm32 linker, libc and compiler runtime.
+const PACKAGES: [&str; 4] = ["clang", "lld", "wasi-libc", "libclang-rt-14-dev-wasm32"];
+
+/// Builds the C example into `out_dir`, with its bindings and core module
+/// in `work_dir`.
+pub fn build(
+    example: &Example,
+    wit_dir: &Path,
+    work_dir: &Path,
+    out_dir: &Path,
+) -> anyhow::Result<BuiltGuest> {
+    ensure_debian_packages(&PACKAGES)?;
+    let gen = work_dir.join("gen");
+    generate(wit_dir, &example.world, BindingLanguage::C, &gen)?;
+    let world = example.world.replace('-', "_");
+    let mut sources: Vec<_> = std::fs::read_dir(&example.dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "c"))
+        .collect();
+    sources.sort();
+    let core = work_dir.join("core.wasm");
+    let status = Command::new("clang")
+        .args(["--target=wasm32-wasi", "--sysroot=/usr", "-O2", "-Wall"])
+        .args(["-Wno-unused-parameter", "-mexec-model=reactor"])
+        .args(["-Wl,--no-entry", "-Wl,--strip-debug", "-I"])
+        .arg(&gen)
+        .arg("-o")
+        .arg(&core)
+        .arg(gen.join(format!("{world}.c")))
+        .args(&sources)
+        .arg(gen.join(format!("{world}_component_type.o")))
+        .status()
+        .context("running clang")?;
+    if !status.success() {
+        bail!("clang failed on {}", example.dir.display());
+    }
+    let path = example.output(out_dir);
+    componentize(&core, &path)?;
+    Ok(BuiltGuest {
+        id: example.id(),
+        path,
+    })
+}

@@ -1,0 +1,66 @@
+//! The examples of the languages other than Rust: one directory each,
+//! with a `plugin.toml` naming the plugin and its WIT world.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// One example plugin's directory and what it builds.
+#[derive(Clone, Debug)]
+pub struct Example {
+    /// Its source directory.
+    pub dir: PathBuf,
+    /// Its two-digit index.
+    pub index: String,
+    /// Its name: the plugin is built into `NN-name.wasm`.
+    pub name: String,
+    /// The `nri:plugin` world it implements.
+    pub world: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    index: String,
+    name: String,
+    world: String,
+}
+
+impl Example {
+    /// `NN-name`.
+    pub fn id(&self) -> String {
+        format!("{}-{}", self.index, self.name)
+    }
+
+    /// `NN-name.wasm` in `out_dir`.
+    pub fn output(&self, out_dir: &Path) -> PathBuf {
+        out_dir.join(format!("{}.wasm", self.id()))
+    }
+}
+
+/// The examples under `lang_dir`, in directory order.
+pub fn examples_in(lang_dir: &Path) -> anyhow::Result<Vec<Example>> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(lang_dir)
+        .with_context(|| format!("listing {}", lang_dir.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join("plugin.toml").is_file())
+        .collect();
+    dirs.sort();
+    dirs.into_iter()
+        .map(|dir| {
+            let file = dir.join("plugin.toml");
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let manifest: Manifest =
+                toml::from_str(&text).with_context(|| format!("in {}", file.display()))?;
+            Ok(Example {
+                dir,
+                index: manifest.index,
+                name: manifest.name,
+                world: manifest.world,
+            })
+        })
+        .collect()
+}

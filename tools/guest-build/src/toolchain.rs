@@ -1,0 +1,59 @@
+//! Toolchains of the guest languages, installed from the registries when
+//! missing: Debian packages (apt), Python packages (pip), npm packages.
+//! Versions are pinned to what builds components our wasmtime runs.
+
+use std::process::Command;
+
+use anyhow::{bail, Context};
+
+/// Installs the Debian `packages` that are not installed yet.
+pub fn ensure_debian_packages(packages: &[&str]) -> anyhow::Result<()> {
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| !debian_package_installed(p))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("installing Debian packages {}", missing.join(" "));
+    if apt_get_install(&missing)? {
+        return Ok(());
+    }
+    // A fresh machine may have no package lists yet.
+    run(
+        Command::new("apt-get").args(["update", "-q"]),
+        "apt-get update",
+    )?;
+    if !apt_get_install(&missing)? {
+        bail!("apt-get install {} failed", missing.join(" "));
+    }
+    Ok(())
+}
+
+fn debian_package_installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", package])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+}
+
+fn apt_get_install(packages: &[&str]) -> anyhow::Result<bool> {
+    let status = Command::new("apt-get")
+        .args(["install", "-y", "-q", "--no-install-recommends"])
+        .args(packages)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .context("running apt-get")?;
+    Ok(status.success())
+}
+
+fn run(command: &mut Command, what: &str) -> anyhow::Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("running {what}"))?;
+    if !status.success() {
+        bail!("{what} failed");
+    }
+    Ok(())
+}
