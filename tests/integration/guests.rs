@@ -11,9 +11,10 @@ use nri_wasm_guest_build::{build_examples, build_workspace, ensure_target};
 use tempfile::TempDir;
 
 /// The example plugins, as built.
-pub const EXAMPLES: [&str; 7] = [
+pub const EXAMPLES: [&str; 8] = [
     "10-logger.wasm",
     "20-env-injector.wasm",
+    "25-annotation-env.wasm",
     "30-ulimit-adjuster.wasm",
     "35-memory-clamp.wasm",
     "40-device-injector.wasm",

@@ -67,3 +67,55 @@ async fn c_memory_clamp_sets_a_default_and_clamps_creations_and_updates() {
         "an update above the maximum is clamped"
     );
 }
+
+#[tokio::test]
+async fn zig_annotation_env_sets_granted_variables_from_pod_annotations() {
+    let plugins = plugin_dir(&["25-annotation-env.wasm"], Some(example_config()));
+    let (h, _dispatcher) = Harness::with_guests(SimConfig::containerd_2_3, plugins.path()).await;
+    let mut web = pod("web");
+    for (key, value) in [
+        ("env.nri-wasm.io/LOG_LEVEL", "debug"),
+        ("env.nri-wasm.io/container.app.APP_MODE", "blue"),
+        ("env.nri-wasm.io/container.other.APP_OTHER", "1"),
+        ("env.nri-wasm.io/9BAD", "x"),
+        ("unrelated.example.com/APP_X", "1"),
+    ] {
+        web.annotations.insert(key.into(), value.into());
+    }
+    h.sim.run_pod_sandbox(web).await.unwrap();
+    let app = h
+        .sim
+        .create_container(container("web", "app"))
+        .await
+        .unwrap();
+    let mut set: Vec<&str> = app
+        .env
+        .iter()
+        .map(String::as_str)
+        .filter(|e| e.starts_with("APP_") || e.starts_with("LOG_") || e.starts_with("9"))
+        .collect();
+    set.sort();
+    assert_eq!(set, ["APP_MODE=blue", "LOG_LEVEL=debug"]);
+
+    // A pod asking for a variable beyond the grants gets none of them.
+    let mut greedy = pod("greedy");
+    greedy
+        .annotations
+        .insert("env.nri-wasm.io/LOG_LEVEL".into(), "debug".into());
+    greedy
+        .annotations
+        .insert("env.nri-wasm.io/LD_PRELOAD".into(), "/evil.so".into());
+    h.sim.run_pod_sandbox(greedy).await.unwrap();
+    let app = h
+        .sim
+        .create_container(container("greedy", "app"))
+        .await
+        .unwrap();
+    assert!(
+        !app.env
+            .iter()
+            .any(|e| e.starts_with("LD_PRELOAD") || e.starts_with("LOG_LEVEL")),
+        "{:?}",
+        app.env
+    );
+}

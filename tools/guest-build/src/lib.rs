@@ -20,6 +20,7 @@ pub mod bindings;
 mod c;
 pub mod example;
 pub mod toolchain;
+mod zig;
 
 /// The Wasm target guests are built for.
 pub const TARGET: &str = "wasm32-unknown-unknown";
@@ -46,7 +47,7 @@ struct PluginCrate {
 /// The languages of the examples besides Rust, by directory, with their
 /// builders.
 type Builder = fn(&example::Example, &Path, &Path, &Path) -> anyhow::Result<BuiltGuest>;
-const LANGUAGES: [(&str, Builder); 1] = [("c", c::build)];
+const LANGUAGES: [(&str, Builder); 2] = [("c", c::build), ("zig", zig::build)];
 
 /// Builds every example of every language under `examples_dir` (the Rust
 /// workspace `rust/`, and one directory per other language) into

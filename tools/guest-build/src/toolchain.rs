@@ -2,7 +2,10 @@
 //! missing: Debian packages (apt), Python packages (pip), npm packages.
 //! Versions are pinned to what builds components our wasmtime runs.
 
-use std::process::Command;
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use anyhow::{bail, Context};
 
@@ -56,4 +59,36 @@ fn run(command: &mut Command, what: &str) -> anyhow::Result<()> {
         bail!("{what} failed");
     }
     Ok(())
+}
+
+/// A Python virtual environment under `dir` with the pinned `packages`
+/// (`name==version`) installed; returns its `python`.
+pub fn python_with(dir: &Path, packages: &[&str]) -> anyhow::Result<PathBuf> {
+    let python = dir.join("bin/python");
+    if !python.is_file() {
+        run(
+            Command::new("python3").args(["-m", "venv"]).arg(dir),
+            "python3 -m venv",
+        )?;
+    }
+    let listed = Command::new(&python)
+        .args(["-m", "pip", "freeze"])
+        .output()
+        .context("running pip freeze")?;
+    let installed = String::from_utf8_lossy(&listed.stdout);
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| !installed.lines().any(|l| l.eq_ignore_ascii_case(p)))
+        .collect();
+    if !missing.is_empty() {
+        eprintln!("installing Python packages {}", missing.join(" "));
+        run(
+            Command::new(&python)
+                .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
+                .args(&missing),
+            "pip install",
+        )?;
+    }
+    Ok(python)
 }
