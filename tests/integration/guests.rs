@@ -11,7 +11,7 @@ use nri_wasm_guest_build::{build_examples, build_workspace, ensure_target};
 use tempfile::TempDir;
 
 /// The example plugins, as built.
-pub const EXAMPLES: [&str; 8] = [
+pub const EXAMPLES: [&str; 9] = [
     "10-logger.wasm",
     "20-env-injector.wasm",
     "25-annotation-env.wasm",
@@ -20,6 +20,7 @@ pub const EXAMPLES: [&str; 8] = [
     "40-device-injector.wasm",
     "60-hook-injector.wasm",
     "90-validator.wasm",
+    "95-resource-policy.wasm",
 ];
 
 /// Where the built components are.

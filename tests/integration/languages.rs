@@ -7,7 +7,7 @@ use nri_sim::SimConfig;
 
 use crate::{
     guests::plugin_dir,
-    harness::{container, memory, pod, Harness},
+    harness::{container, cpu_shares, memory, pod, Harness},
 };
 
 const GIB: i64 = 1 << 30;
@@ -118,4 +118,53 @@ async fn zig_annotation_env_sets_granted_variables_from_pod_annotations() {
         "{:?}",
         app.env
     );
+}
+
+#[tokio::test]
+async fn python_resource_policy_rejects_what_breaks_it_in_covered_namespaces_only() {
+    let plugins = plugin_dir(
+        &["35-memory-clamp.wasm", "95-resource-policy.wasm"],
+        Some(&example_config().replace("max=1Gi default=256Mi", "max=1Gi")),
+    );
+    let (h, _dispatcher) = Harness::with_guests(SimConfig::containerd_2_3, plugins.path()).await;
+    let mut prod = pod("shop");
+    prod.namespace = "prod-shop".into();
+    h.sim.run_pod_sandbox(prod).await.unwrap();
+    h.sim.run_pod_sandbox(pod("dev")).await.unwrap();
+
+    let rejected = |name: &str| format!("95-resource-policy: container prod-shop/shop/{name} ");
+    let unlimited = h.sim.create_container(container("shop", "web")).await;
+    let reason = unlimited.unwrap_err().to_string();
+    assert!(
+        reason.contains(&format!("{}has no memory limit", rejected("web"))),
+        "{reason}"
+    );
+    assert!(h.sim.container("shop-web").is_none());
+
+    // The limit memory-clamp (C) lowers to 1 GiB counts; the shares do not pass.
+    let mut batch = with_memory_limit(container("shop", "batch"), 4 * GIB);
+    batch
+        .linux
+        .mut_or_insert_default()
+        .resources
+        .mut_or_insert_default()
+        .cpu = cpu_shares(8192).cpu;
+    let reason = h.sim.create_container(batch).await.unwrap_err().to_string();
+    assert!(
+        reason.contains(&format!(
+            "{}asks for 8192 CPU shares, above 4096",
+            rejected("batch")
+        )),
+        "{reason}"
+    );
+
+    let fine = with_memory_limit(container("shop", "api"), 4 * GIB);
+    let fine = h.sim.create_container(fine).await.unwrap();
+    assert_eq!(memory_limit(&fine), Some(GIB));
+
+    // Outside prod-*, nothing is required.
+    h.sim
+        .create_container(container("dev", "web"))
+        .await
+        .unwrap();
 }

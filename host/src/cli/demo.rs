@@ -45,6 +45,9 @@ pub struct DemoArgs {
     /// Simulate this runtime: containerd-2.3, containerd-2.0 or cri-o-1.36.
     #[arg(long, default_value = "containerd-2.3")]
     runtime: String,
+    /// Directory for compiled guests, so a second demo compiles nothing.
+    #[arg(long, default_value = "target/nri-wasm-cache")]
+    cache_dir: PathBuf,
 }
 
 const REGISTRATION_WAIT: Duration = Duration::from_secs(5);

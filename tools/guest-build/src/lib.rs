@@ -19,6 +19,7 @@ use anyhow::{bail, Context};
 pub mod bindings;
 mod c;
 pub mod example;
+mod python;
 pub mod toolchain;
 mod zig;
 
@@ -47,7 +48,11 @@ struct PluginCrate {
 /// The languages of the examples besides Rust, by directory, with their
 /// builders.
 type Builder = fn(&example::Example, &Path, &Path, &Path) -> anyhow::Result<BuiltGuest>;
-const LANGUAGES: [(&str, Builder); 2] = [("c", c::build), ("zig", zig::build)];
+const LANGUAGES: [(&str, Builder); 3] = [
+    ("c", c::build),
+    ("zig", zig::build),
+    ("python", python::build),
+];
 
 /// Builds every example of every language under `examples_dir` (the Rust
 /// workspace `rust/`, and one directory per other language) into
