@@ -11,13 +11,14 @@ use nri_wasm_guest_build::{build_examples, build_workspace, ensure_target};
 use tempfile::TempDir;
 
 /// The example plugins, as built.
-pub const EXAMPLES: [&str; 9] = [
+pub const EXAMPLES: [&str; 10] = [
     "10-logger.wasm",
     "20-env-injector.wasm",
     "25-annotation-env.wasm",
     "30-ulimit-adjuster.wasm",
     "35-memory-clamp.wasm",
     "40-device-injector.wasm",
+    "45-oom-score.wasm",
     "60-hook-injector.wasm",
     "90-validator.wasm",
     "95-resource-policy.wasm",

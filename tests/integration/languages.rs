@@ -168,3 +168,43 @@ async fn python_resource_policy_rejects_what_breaks_it_in_covered_namespaces_onl
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn javascript_oom_score_sets_the_score_of_the_pods_class() {
+    let plugins = plugin_dir(&["45-oom-score.wasm"], Some(example_config()));
+    let (h, _dispatcher) = Harness::with_guests(SimConfig::containerd_2_3, plugins.path()).await;
+    for (name, class) in [
+        ("db", Some("critical")),
+        ("etl", Some("batch")),
+        ("web", None),
+        ("odd", Some("unknown")),
+    ] {
+        let mut p = pod(name);
+        if let Some(class) = class {
+            p.annotations
+                .insert("oom.nri-wasm.io/class".into(), class.into());
+        }
+        h.sim.run_pod_sandbox(p).await.unwrap();
+    }
+    let score = |c: &Container| c.linux.oom_score_adj.as_ref().map(|s| s.value);
+    let created = h
+        .sim
+        .create_container(container("db", "postgres"))
+        .await
+        .unwrap();
+    assert_eq!(score(&created), Some(-900));
+    let created = h
+        .sim
+        .create_container(container("etl", "job"))
+        .await
+        .unwrap();
+    assert_eq!(score(&created), Some(800));
+    let created = h
+        .sim
+        .create_container(container("web", "nginx"))
+        .await
+        .unwrap();
+    assert_eq!(score(&created), None);
+    let created = h.sim.create_container(container("odd", "x")).await.unwrap();
+    assert_eq!(score(&created), None);
+}

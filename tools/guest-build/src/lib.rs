@@ -19,6 +19,7 @@ use anyhow::{bail, Context};
 pub mod bindings;
 mod c;
 pub mod example;
+mod js;
 mod python;
 pub mod toolchain;
 mod zig;
@@ -48,10 +49,11 @@ struct PluginCrate {
 /// The languages of the examples besides Rust, by directory, with their
 /// builders.
 type Builder = fn(&example::Example, &Path, &Path, &Path) -> anyhow::Result<BuiltGuest>;
-const LANGUAGES: [(&str, Builder); 3] = [
+const LANGUAGES: [(&str, Builder); 4] = [
     ("c", c::build),
     ("zig", zig::build),
     ("python", python::build),
+    ("js", js::build),
 ];
 
 /// Builds every example of every language under `examples_dir` (the Rust

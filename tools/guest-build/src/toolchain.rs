@@ -92,3 +92,43 @@ pub fn python_with(dir: &Path, packages: &[&str]) -> anyhow::Result<PathBuf> {
     }
     Ok(python)
 }
+
+/// An npm project under `dir` with the pinned `packages` (`name@version`)
+/// installed; returns its `node_modules/.bin`.
+pub fn npm_with(dir: &Path, packages: &[&str]) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| !npm_package_installed(dir, p))
+        .collect();
+    if !missing.is_empty() {
+        eprintln!("installing npm packages {}", missing.join(" "));
+        run(
+            Command::new("npm")
+                .args([
+                    "install",
+                    "--no-audit",
+                    "--no-fund",
+                    "--silent",
+                    "--save-exact",
+                ])
+                .args(&missing)
+                .current_dir(dir),
+            "npm install",
+        )?;
+    }
+    Ok(dir.join("node_modules/.bin"))
+}
+
+/// Whether `name@version` is what `dir/node_modules/name` holds.
+fn npm_package_installed(dir: &Path, package: &str) -> bool {
+    let Some((name, version)) = package.rsplit_once('@') else {
+        return false;
+    };
+    let manifest = dir.join("node_modules").join(name).join("package.json");
+    std::fs::read_to_string(manifest)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .is_some_and(|m| m["version"] == version)
+}

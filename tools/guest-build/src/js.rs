@@ -1,0 +1,44 @@
+//! JavaScript guests: componentize-js (from npm, pinned) embeds the
+//! example in the StarlingMonkey engine, snapshotted after its top level
+//! ran, as a component of the example's world. Every optional engine
+//! feature is left out, so the component imports nothing but `log`.
+//! (`jco componentize` fails on this machine's WIT path check;
+//! componentize-js itself works.)
+
+use std::{path::Path, process::Command};
+
+use anyhow::{bail, Context};
+
+use crate::{example::Example, toolchain::npm_with, zig::single_source, BuiltGuest};
+
+const COMPONENTIZE_JS: &str = "@bytecodealliance/componentize-js@0.23.0";
+
+/// Builds the JavaScript example into `out_dir`.
+pub fn build(
+    example: &Example,
+    wit_dir: &Path,
+    work_dir: &Path,
+    out_dir: &Path,
+) -> anyhow::Result<BuiltGuest> {
+    let bin = npm_with(&work_dir.join("../../toolchains/node"), &[COMPONENTIZE_JS])?;
+    let source = single_source(&example.dir, "js")?;
+    let path = example.output(out_dir);
+    let status = Command::new(bin.join("componentize-js"))
+        .arg(&source)
+        .arg("--wit")
+        .arg(wit_dir)
+        .args(["-n", &example.world])
+        .args(["-d", "stdio", "random", "clocks", "http", "fetch-event"])
+        .arg("-o")
+        .arg(&path)
+        .current_dir(work_dir)
+        .status()
+        .context("running componentize-js")?;
+    if !status.success() {
+        bail!("componentize-js failed on {}", source.display());
+    }
+    Ok(BuiltGuest {
+        id: example.id(),
+        path,
+    })
+}
