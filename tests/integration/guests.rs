@@ -11,7 +11,7 @@ use nri_wasm_guest_build::{build_examples, build_workspace, ensure_target};
 use tempfile::TempDir;
 
 /// The example plugins, as built.
-pub const EXAMPLES: [&str; 10] = [
+pub const EXAMPLES: [&str; 11] = [
     "10-logger.wasm",
     "20-env-injector.wasm",
     "25-annotation-env.wasm",
@@ -21,6 +21,7 @@ pub const EXAMPLES: [&str; 10] = [
     "45-oom-score.wasm",
     "60-hook-injector.wasm",
     "90-validator.wasm",
+    "92-mount-guard.wasm",
     "95-resource-policy.wasm",
 ];
 

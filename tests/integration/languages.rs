@@ -208,3 +208,48 @@ async fn javascript_oom_score_sets_the_score_of_the_pods_class() {
     let created = h.sim.create_container(container("odd", "x")).await.unwrap();
     assert_eq!(score(&created), None);
 }
+
+fn with_mount(mut c: Container, source: &str, options: &[&str]) -> Container {
+    c.mounts.push(nri_proto::api::Mount {
+        destination: "/host".into(),
+        type_: "bind".into(),
+        source: source.into(),
+        options: options.iter().map(|o| o.to_string()).collect(),
+        ..Default::default()
+    });
+    c
+}
+
+#[tokio::test]
+async fn cpp_mount_guard_rejects_denied_and_writable_sensitive_host_paths() {
+    let plugins = plugin_dir(&["92-mount-guard.wasm"], Some(example_config()));
+    let (h, _dispatcher) = Harness::with_guests(SimConfig::containerd_2_3, plugins.path()).await;
+    h.sim.run_pod_sandbox(pod("p1")).await.unwrap();
+    let create = |name: &str, source: &str, options: &[&str]| {
+        h.sim
+            .create_container(with_mount(container("p1", name), source, options))
+    };
+    let reason = create("docker", "/var/run/docker.sock", &["rbind"])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        reason.contains("92-mount-guard: container default/p1/docker mounts host path /var/run/docker.sock (denied: /var/run/docker.sock)"),
+        "{reason}"
+    );
+    let reason = create("certs", "/etc/ssl", &["rbind", "rw"])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        reason.contains("mounts host path /etc/ssl read-write (/etc is read-only)"),
+        "{reason}"
+    );
+    create("certs-ro", "/etc/ssl", &["rbind", "ro"])
+        .await
+        .unwrap();
+    create("data", "/srv/data", &["rbind", "rw"]).await.unwrap();
+    create("etcetera", "/etcetera", &["rbind", "rw"])
+        .await
+        .unwrap();
+}

@@ -29,12 +29,7 @@ pub fn build(
     let gen = work_dir.join("gen");
     generate(wit_dir, &example.world, BindingLanguage::C, &gen)?;
     let world = example.world.replace('-', "_");
-    let mut sources: Vec<_> = std::fs::read_dir(&example.dir)?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "c"))
-        .collect();
-    sources.sort();
+    let sources = example.sources("c")?;
     let core = work_dir.join("core.wasm");
     let status = Command::new("clang")
         .args(["--target=wasm32-wasi", "--sysroot=/usr", "-O2", "-Wall"])

@@ -33,6 +33,26 @@ impl Example {
         format!("{}-{}", self.index, self.name)
     }
 
+    /// Its source files ending in `.ext`, sorted.
+    pub fn sources(&self, ext: &str) -> anyhow::Result<Vec<PathBuf>> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+            .with_context(|| format!("listing {}", self.dir.display()))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == ext))
+            .collect();
+        files.sort();
+        Ok(files)
+    }
+
+    /// Its one source file ending in `.ext`.
+    pub fn single_source(&self, ext: &str) -> anyhow::Result<PathBuf> {
+        match self.sources(ext)?.as_slice() {
+            [one] => Ok(one.clone()),
+            _ => anyhow::bail!("{} should have exactly one .{ext} file", self.dir.display()),
+        }
+    }
+
     /// `NN-name.wasm` in `out_dir`.
     pub fn output(&self, out_dir: &Path) -> PathBuf {
         out_dir.join(format!("{}.wasm", self.id()))

@@ -9,7 +9,7 @@ use std::{path::Path, process::Command};
 
 use anyhow::{bail, Context};
 
-use crate::{example::Example, toolchain::npm_with, zig::single_source, BuiltGuest};
+use crate::{example::Example, toolchain::npm_with, BuiltGuest};
 
 const COMPONENTIZE_JS: &str = "@bytecodealliance/componentize-js@0.23.0";
 
@@ -21,7 +21,7 @@ pub fn build(
     out_dir: &Path,
 ) -> anyhow::Result<BuiltGuest> {
     let bin = npm_with(&work_dir.join("../../toolchains/node"), &[COMPONENTIZE_JS])?;
-    let source = single_source(&example.dir, "js")?;
+    let source = example.single_source("js")?;
     let path = example.output(out_dir);
     let status = Command::new(bin.join("componentize-js"))
         .arg(&source)

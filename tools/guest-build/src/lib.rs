@@ -18,6 +18,7 @@ use anyhow::{bail, Context};
 
 pub mod bindings;
 mod c;
+mod cpp;
 pub mod example;
 mod js;
 mod python;
@@ -49,8 +50,9 @@ struct PluginCrate {
 /// The languages of the examples besides Rust, by directory, with their
 /// builders.
 type Builder = fn(&example::Example, &Path, &Path, &Path) -> anyhow::Result<BuiltGuest>;
-const LANGUAGES: [(&str, Builder); 4] = [
+const LANGUAGES: [(&str, Builder); 5] = [
     ("c", c::build),
+    ("cpp", cpp::build),
     ("zig", zig::build),
     ("python", python::build),
     ("js", js::build),
@@ -175,10 +177,22 @@ pub fn writable_by_owner_only(path: &Path, mode: u32) -> anyhow::Result<()> {
 }
 
 /// Turns a core module with an embedded component type into a component.
+/// A module that imports WASI preview 1 (through a libc's stdio, say) is
+/// adapted to WASI 0.2 by the reactor adapter of our wasmtime's release;
+/// others come out without any WASI import.
 pub fn componentize(module: &Path, component: &Path) -> anyhow::Result<()> {
+    use wasi_preview1_component_adapter_provider::{
+        WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+    };
     let bytes = std::fs::read(module).with_context(|| format!("reading {}", module.display()))?;
     let encoded = wit_component::ComponentEncoder::default()
         .module(&bytes)
+        .and_then(|e| {
+            e.adapter(
+                WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
+                WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+            )
+        })
         .and_then(|e| e.validate(true).encode())
         .with_context(|| format!("making a component of {}", module.display()))?;
     let temp = component.with_extension("wasm.tmp");

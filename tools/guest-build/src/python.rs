@@ -7,7 +7,7 @@ use std::{path::Path, process::Command};
 
 use anyhow::{bail, Context};
 
-use crate::{example::Example, toolchain::python_with, zig::single_source, BuiltGuest};
+use crate::{example::Example, toolchain::python_with, BuiltGuest};
 
 const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
 
@@ -24,7 +24,7 @@ pub fn build(
     )?;
     // Built from a copy, so the interpreter's caches stay out of the
     // source tree.
-    let source = single_source(&example.dir, "py")?;
+    let source = example.single_source("py")?;
     let copy = work_dir.join("src");
     std::fs::create_dir_all(&copy)?;
     std::fs::copy(

@@ -17,6 +17,16 @@ use crate::{
 
 const ZIG: &str = "ziglang==0.17.1";
 
+/// A maker of `zig` commands, Zig installed when missing.
+pub(crate) fn zig(work_dir: &Path) -> anyhow::Result<impl Fn() -> Command> {
+    let python = python_with(&work_dir.join("../../toolchains/python"), &[ZIG])?;
+    Ok(move || {
+        let mut command = Command::new(&python);
+        command.args(["-m", "ziglang"]);
+        command
+    })
+}
+
 /// Builds the Zig example into `out_dir`, with its bindings and core
 /// module in `work_dir`.
 pub fn build(
@@ -25,12 +35,7 @@ pub fn build(
     work_dir: &Path,
     out_dir: &Path,
 ) -> anyhow::Result<BuiltGuest> {
-    let python = python_with(&work_dir.join("../../toolchains/python"), &[ZIG])?;
-    let zig = || {
-        let mut command = Command::new(&python);
-        command.args(["-m", "ziglang"]);
-        command
-    };
+    let zig = zig(work_dir)?;
     let gen = work_dir.join("gen");
     generate(wit_dir, &example.world, BindingLanguage::C, &gen)?;
     let world = example.world.replace('-', "_");
@@ -48,7 +53,7 @@ pub fn build(
     }
     let bindings = gen.join(format!("{world}_h.zig"));
     std::fs::write(&bindings, translated.stdout)?;
-    let root = single_source(&example.dir, "zig")?;
+    let root = example.single_source("zig")?;
     let core = work_dir.join("core.wasm");
     let status = zig()
         .args([
@@ -77,17 +82,4 @@ pub fn build(
         id: example.id(),
         path,
     })
-}
-
-/// The one `.ext` file of `dir`.
-pub(crate) fn single_source(dir: &Path, ext: &str) -> anyhow::Result<std::path::PathBuf> {
-    let files: Vec<_> = std::fs::read_dir(dir)?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == ext))
-        .collect();
-    match files.as_slice() {
-        [one] => Ok(one.clone()),
-        _ => bail!("{} should have exactly one .{ext} file", dir.display()),
-    }
 }
