@@ -142,7 +142,7 @@ fn test_with_a_bad_event_file_says_what_is_wrong() {
 fn demo_shows_what_guests_changed_and_what_was_refused() {
     let config = include_str!("../../guest-examples/nri-wasm.toml");
     let plugins = plugin_dir(&EXAMPLES, Some(config));
-    let cache = plugins.path().join(".cache");
+    let cache = crate::guests::compile_cache();
     let (ok, stdout, stderr) = nri_wasm(&[
         "demo",
         "--plugins",

@@ -26,7 +26,7 @@ impl Daemon {
             .arg("--plugins")
             .arg(plugins)
             .arg("--cache-dir")
-            .arg(plugins.join(".cache"))
+            .arg(crate::guests::compile_cache())
             .args(["--status-address", "127.0.0.1:0"])
             .env("NRI_WASM_LOG", "info")
             .stderr(Stdio::piped())

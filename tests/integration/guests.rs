@@ -11,8 +11,9 @@ use nri_wasm_guest_build::{build_examples, build_workspace, ensure_target};
 use tempfile::TempDir;
 
 /// The example plugins, as built.
-pub const EXAMPLES: [&str; 11] = [
+pub const EXAMPLES: [&str; 12] = [
     "10-logger.wasm",
+    "15-pod-metadata.wasm",
     "20-env-injector.wasm",
     "25-annotation-env.wasm",
     "30-ulimit-adjuster.wasm",
@@ -58,6 +59,12 @@ pub fn built() -> &'static Built {
         .expect("test guests build");
         built
     })
+}
+
+/// The compile cache the tests share: every guest is compiled once per
+/// build of the host, not once per test.
+pub fn compile_cache() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-plugins/compile-cache")
 }
 
 /// A plugin directory with the named guests (`NN-name.wasm`, looked up

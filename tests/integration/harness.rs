@@ -29,7 +29,7 @@ use nri_wasm::{
     config::Config,
     dispatch::Dispatcher,
     runtime::{
-        loader::{load_plugins, open_dir},
+        loader::{load_plugins, open_cache_dir, open_dir},
         CompileCache, WasmEngine,
     },
 };
@@ -361,7 +361,8 @@ pub fn load_dispatcher(plugins: &Path) -> Dispatcher {
         Config::default()
     };
     let engine = WasmEngine::new().unwrap();
-    let cache = CompileCache::new(engine.engine(), None);
+    let cache_dir = open_cache_dir(&crate::guests::compile_cache()).unwrap();
+    let cache = CompileCache::new(engine.engine(), Some(cache_dir));
     let dir = open_dir(plugins).unwrap();
     let report = load_plugins(&engine, &cache, &dir, plugins, |id| {
         config.guest(&id.name).sandbox()

@@ -253,3 +253,35 @@ async fn cpp_mount_guard_rejects_denied_and_writable_sensitive_host_paths() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn go_pod_metadata_gives_every_container_its_pods_identity() {
+    let plugins = plugin_dir(&["15-pod-metadata.wasm"], Some(example_config()));
+    let (h, dispatcher) = Harness::with_guests(SimConfig::containerd_2_3, plugins.path()).await;
+    let mut shop = pod("shop");
+    shop.namespace = "prod-shop".into();
+    h.sim.run_pod_sandbox(shop).await.unwrap();
+    // Enough calls for Go's garbage collector to run between them.
+    for n in 0..300 {
+        let name = format!("c{n}");
+        let created = h
+            .sim
+            .create_container(container("shop", &name))
+            .await
+            .unwrap();
+        let env: Vec<&str> = created.env.iter().map(String::as_str).collect();
+        for expected in [
+            "POD_NAME=shop",
+            "POD_NAMESPACE=prod-shop",
+            "POD_UID=shop-uid",
+            &format!("CONTAINER_NAME={name}"),
+        ] {
+            assert!(env.contains(&expected), "container {n}: {env:?}");
+        }
+        h.sim
+            .remove_container(&format!("shop-{name}"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(dispatcher.guests()[0].stats().faults, 0);
+}

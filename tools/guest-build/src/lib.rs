@@ -20,6 +20,7 @@ pub mod bindings;
 mod c;
 mod cpp;
 pub mod example;
+mod go;
 mod js;
 mod python;
 pub mod toolchain;
@@ -50,9 +51,10 @@ struct PluginCrate {
 /// The languages of the examples besides Rust, by directory, with their
 /// builders.
 type Builder = fn(&example::Example, &Path, &Path, &Path) -> anyhow::Result<BuiltGuest>;
-const LANGUAGES: [(&str, Builder); 5] = [
+const LANGUAGES: [(&str, Builder); 6] = [
     ("c", c::build),
     ("cpp", cpp::build),
+    ("go", go::build),
     ("zig", zig::build),
     ("python", python::build),
     ("js", js::build),
@@ -181,20 +183,24 @@ pub fn writable_by_owner_only(path: &Path, mode: u32) -> anyhow::Result<()> {
 /// adapted to WASI 0.2 by the reactor adapter of our wasmtime's release;
 /// others come out without any WASI import.
 pub fn componentize(module: &Path, component: &Path) -> anyhow::Result<()> {
-    use wasi_preview1_component_adapter_provider::{
-        WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
-    };
+    use wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER;
     let bytes = std::fs::read(module).with_context(|| format!("reading {}", module.display()))?;
+    componentize_with(&bytes, WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER, component)
+        .with_context(|| format!("making a component of {}", module.display()))
+}
+
+/// Turns the core module `bytes` into a component at `component`, with
+/// `adapter` serving its WASI preview 1 imports, if it has any.
+pub(crate) fn componentize_with(
+    bytes: &[u8],
+    adapter: &[u8],
+    component: &Path,
+) -> anyhow::Result<()> {
+    use wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME;
     let encoded = wit_component::ComponentEncoder::default()
-        .module(&bytes)
-        .and_then(|e| {
-            e.adapter(
-                WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
-                WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
-            )
-        })
-        .and_then(|e| e.validate(true).encode())
-        .with_context(|| format!("making a component of {}", module.display()))?;
+        .module(bytes)
+        .and_then(|e| e.adapter(WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, adapter))
+        .and_then(|e| e.validate(true).encode())?;
     let temp = component.with_extension("wasm.tmp");
     std::fs::write(&temp, encoded).with_context(|| format!("writing {}", temp.display()))?;
     std::fs::rename(&temp, component)
