@@ -56,6 +56,12 @@ impl PluginConn {
         format!("{}-{}", self.index, self.name)
     }
 
+    /// The client of the plugin's Plugin service, for calls outside the
+    /// simulator's lifecycle (benchmarks of a bare round trip).
+    pub fn client(&self) -> &PluginClient {
+        &self.client
+    }
+
     /// Whether the plugin subscribed to `event`.
     pub fn handles(&self, event: Event) -> bool {
         self.events.contains(event)

@@ -1,0 +1,311 @@
+//! End to end: the runtime simulator sends CreateContainer over its unix
+//! socket, through the multiplexer and ttrpc, to a plugin, and waits for
+//! the answer. The floor is a bare plugin that answers at once (same
+//! socket, multiplexer, ttrpc and protocol layer, no dispatcher); then
+//! nri-wasm with 0, 1, 10 and 50 Rust guests. Prints p50 and p99 of each
+//! and their ratio to the floor's p50, and the throughput with 10 guests.
+//! nri-wasm runs as the daemon does (guests on the blocking pool, with its
+//! metrics); the simulator runs on a thread of its own, as a container
+//! runtime would in another process.
+//! `cargo bench -p nri-wasm --bench e2e`.
+
+mod common;
+
+use std::{
+    path::Path,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use async_trait::async_trait;
+use nri_proto::{
+    api::{
+        Container, ContainerUpdate, CreateContainerRequest, CreateContainerResponse, PodSandbox,
+        StopContainerRequest, StopContainerResponse, UpdateContainerRequest,
+        UpdateContainerResponse, ValidateContainerAdjustmentRequest,
+        ValidateContainerAdjustmentResponse,
+    },
+    events::{EventMask, ALL_EVENTS},
+};
+use nri_sim::{SimConfig, Simulator};
+use nri_wasm::{
+    config::Config,
+    dispatch::{CallObserver, Dispatcher},
+    metrics::Metrics,
+    protocol::{
+        self, Backoff, HandlerError, Notification, NriHandler, PluginConfig, PluginIdentity,
+        RuntimeInfo, RuntimeLink,
+    },
+    runtime::{
+        loader::{load_plugins, open_dir},
+        CompileCache, WasmEngine,
+    },
+};
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+
+const WARM_UP: usize = 200;
+const REQUESTS: usize = 3000;
+const THROUGHPUT_FOR: Duration = Duration::from_secs(3);
+const IN_FLIGHT: usize = 8;
+
+/// A plugin that answers everything at once with nothing.
+struct Echo;
+
+#[async_trait]
+impl NriHandler for Echo {
+    async fn configure(&self, _: &RuntimeInfo) -> Result<EventMask, HandlerError> {
+        Ok(ALL_EVENTS.into_iter().collect())
+    }
+    async fn synchronize(
+        &self,
+        _: Vec<PodSandbox>,
+        _: Vec<Container>,
+    ) -> Result<Vec<ContainerUpdate>, HandlerError> {
+        Ok(Vec::new())
+    }
+    async fn create_container(
+        &self,
+        _: CreateContainerRequest,
+    ) -> Result<CreateContainerResponse, HandlerError> {
+        Ok(CreateContainerResponse::default())
+    }
+    async fn update_container(
+        &self,
+        _: UpdateContainerRequest,
+    ) -> Result<UpdateContainerResponse, HandlerError> {
+        Ok(UpdateContainerResponse::default())
+    }
+    async fn stop_container(
+        &self,
+        _: StopContainerRequest,
+    ) -> Result<StopContainerResponse, HandlerError> {
+        Ok(StopContainerResponse::default())
+    }
+    async fn validate_container_adjustment(
+        &self,
+        _: ValidateContainerAdjustmentRequest,
+    ) -> Result<ValidateContainerAdjustmentResponse, HandlerError> {
+        Ok(ValidateContainerAdjustmentResponse::default())
+    }
+    async fn notify(&self, _: Notification) -> Result<(), HandlerError> {
+        Ok(())
+    }
+}
+
+/// `n` env-injector guests, each setting a variable of its own, or one
+/// ulimit-adjuster.
+fn guests(examples: &Path, n: usize) -> (TempDir, Dispatcher) {
+    let dir = TempDir::new().unwrap();
+    let mut config = String::new();
+    if n == 1 {
+        std::fs::copy(
+            examples.join("30-ulimit-adjuster.wasm"),
+            dir.path().join("30-ulimit-adjuster.wasm"),
+        )
+        .unwrap();
+        config.push_str("[plugins.ulimit-adjuster]\nread = { annotations = [\"ulimits.noderesource.dev/*\"] }\ngrants = { rlimits = { RLIMIT_NOFILE = 1048576 } }\n");
+    } else {
+        for i in 0..n {
+            std::fs::copy(
+                examples.join("20-env-injector.wasm"),
+                dir.path().join(format!("{:02}-env{i}.wasm", i % 100)),
+            )
+            .unwrap();
+            config.push_str(&format!(
+                "[plugins.env{i}]\nconfig = \"env E{i}=1\"\ngrants = {{ env = [\"E{i}\"] }}\n"
+            ));
+        }
+    }
+    let config = Config::parse(&config).unwrap();
+    let engine = WasmEngine::new().unwrap();
+    let cache = CompileCache::new(engine.engine(), None);
+    let plugins = open_dir(dir.path()).unwrap();
+    let report = load_plugins(&engine, &cache, &plugins, dir.path(), |id| {
+        config.guest(&id.name).sandbox()
+    })
+    .unwrap();
+    assert_eq!(report.guests.len(), n, "{:?}", report.refused);
+    // As the daemon runs it: with its metrics.
+    let metrics: Arc<dyn CallObserver> = Arc::new(Metrics::new());
+    (
+        dir,
+        Dispatcher::with_observers(report.guests, &config, vec![metrics]),
+    )
+}
+
+fn request(n: usize) -> CreateContainerRequest {
+    let mut pod = PodSandbox {
+        id: "bench".into(),
+        name: "bench".into(),
+        namespace: "default".into(),
+        ..Default::default()
+    };
+    pod.annotations.insert(
+        "ulimits.noderesource.dev/container.app".into(),
+        "- type: RLIMIT_NOFILE\n  soft: 1024\n  hard: 4096\n".into(),
+    );
+    let container = Container {
+        id: format!("c{n}"),
+        pod_sandbox_id: "bench".into(),
+        name: "app".into(),
+        env: vec!["PATH=/usr/bin:/bin".into()],
+        ..Default::default()
+    };
+    CreateContainerRequest {
+        pod: Some(pod).into(),
+        container: Some(container).into(),
+        ..Default::default()
+    }
+}
+
+struct Case {
+    sim: Simulator,
+    stop: CancellationToken,
+    _dir: TempDir,
+}
+
+async fn start(handler: Arc<dyn NriHandler>) -> Case {
+    let dir = TempDir::new().unwrap();
+    let sim = Simulator::start(SimConfig::containerd_2_3(nri_sim::socket_in(dir.path())))
+        .await
+        .unwrap();
+    let stop = CancellationToken::new();
+    let identity = PluginIdentity::new("nri-wasm", "50").unwrap();
+    host_runtime().spawn(protocol::run_plugin(
+        PluginConfig {
+            socket: sim.socket().to_path_buf(),
+            identity,
+            backoff: Backoff::default(),
+        },
+        handler,
+        RuntimeLink::default(),
+        stop.clone(),
+    ));
+    assert!(
+        sim.wait_for_plugin("50-nri-wasm", Duration::from_secs(10))
+            .await
+    );
+    Case {
+        sim,
+        stop,
+        _dir: dir,
+    }
+}
+
+/// p50 and p99 of [`REQUESTS`] sequential CreateContainer round trips.
+async fn latency(case: &Case) -> (Duration, Duration) {
+    let plugin = case.sim.plugins().await.remove(0);
+    let ctx = || ttrpc::context::with_duration(Duration::from_secs(2));
+    for n in 0..WARM_UP {
+        plugin
+            .client()
+            .create_container(ctx(), &request(n))
+            .await
+            .unwrap();
+    }
+    let mut samples = Vec::with_capacity(REQUESTS);
+    for n in 0..REQUESTS {
+        let request = request(WARM_UP + n);
+        let started = Instant::now();
+        plugin
+            .client()
+            .create_container(ctx(), &request)
+            .await
+            .unwrap();
+        samples.push(started.elapsed());
+    }
+    samples.sort();
+    (samples[REQUESTS / 2], samples[REQUESTS * 99 / 100])
+}
+
+/// CreateContainer answers per second with [`IN_FLIGHT`] requests
+/// outstanding.
+async fn throughput(case: &Case) -> f64 {
+    let plugin = case.sim.plugins().await.remove(0);
+    let deadline = Instant::now() + THROUGHPUT_FOR;
+    let tasks: Vec<_> = (0..IN_FLIGHT)
+        .map(|t| {
+            let plugin = plugin.clone();
+            tokio::spawn(async move {
+                let mut done = 0usize;
+                while Instant::now() < deadline {
+                    let ctx = ttrpc::context::with_duration(Duration::from_secs(2));
+                    plugin
+                        .client()
+                        .create_container(ctx, &request(t * 1_000_000 + done))
+                        .await
+                        .unwrap();
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.unwrap();
+    }
+    total as f64 / THROUGHPUT_FOR.as_secs_f64()
+}
+
+async fn stop(case: Case) {
+    case.stop.cancel();
+    case.sim.stop().await;
+}
+
+/// The plugin's runtime, apart from the simulator's as a runtime process
+/// would be, and as the daemon builds it: multi-threaded, a worker per
+/// core.
+fn host_runtime() -> &'static tokio::runtime::Runtime {
+    static HOST: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    })
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn main() {
+    let (examples, _) = common::build_guests();
+    // The simulator, like a container runtime, on threads of its own.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let floor = start(Arc::new(Echo)).await;
+        let (floor_p50, floor_p99) = latency(&floor).await;
+        stop(floor).await;
+        println!("| plugin | p50 (µs) | p99 (µs) | p50 / floor p50 |");
+        println!("|---|---:|---:|---:|");
+        println!("| floor: bare ttrpc answer | {:.0} | {:.0} | 1.00 |", micros(floor_p50), micros(floor_p99));
+        // NRI_WASM_BENCH_GUESTS=1 runs one case (for a profiler).
+        let counts: Vec<usize> = match std::env::var("NRI_WASM_BENCH_GUESTS") {
+            Ok(n) => vec![n.parse().expect("a number of guests")],
+            Err(_) => vec![0, 1, 10, 50],
+        };
+        for n in counts {
+            let (_dir, dispatcher) = guests(&examples, n);
+            let case = start(Arc::new(dispatcher)).await;
+            let (p50, p99) = latency(&case).await;
+            let what = match n {
+                0 => "nri-wasm, no guest".to_string(),
+                1 => "nri-wasm, 1 guest (ulimit-adjuster)".to_string(),
+                n => format!("nri-wasm, {n} guests (env-injector)"),
+            };
+            println!("| {what} | {:.0} | {:.0} | {:.2} |", micros(p50), micros(p99), p50.as_secs_f64() / floor_p50.as_secs_f64());
+            if n == 10 {
+                let rate = throughput(&case).await;
+                println!("\nthroughput, 10 guests, {IN_FLIGHT} requests in flight: {rate:.0} CreateContainer/s\n");
+            }
+            stop(case).await;
+        }
+    });
+}
