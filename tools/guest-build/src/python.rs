@@ -5,9 +5,9 @@
 
 use std::{path::Path, process::Command};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 
-use crate::{example::Example, toolchain::python_with, BuiltGuest};
+use crate::{example::Example, run_tool, toolchain::python_with, BuiltGuest};
 
 const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
 
@@ -37,19 +37,18 @@ pub fn build(
         .context("a module name")?;
     let path = example.output(out_dir);
     let componentize_py = python.with_file_name("componentize-py");
-    let status = Command::new(componentize_py)
-        .arg("-d")
-        .arg(wit_dir)
-        .args(["-w", &example.world, "componentize", module, "-p"])
-        .arg(&copy)
-        .arg("-o")
-        .arg(&path)
-        .current_dir(work_dir)
-        .status()
-        .context("running componentize-py")?;
-    if !status.success() {
-        bail!("componentize-py failed on {}", example.dir.display());
-    }
+    run_tool(
+        Command::new(componentize_py)
+            .arg("-d")
+            .arg(wit_dir)
+            .args(["-w", &example.world, "componentize", module, "-p"])
+            .arg(&copy)
+            .arg("-o")
+            .arg(&path)
+            .current_dir(work_dir),
+        "componentize-py",
+        example,
+    )?;
     Ok(BuiltGuest {
         id: example.id(),
         path,

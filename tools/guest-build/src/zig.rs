@@ -9,8 +9,9 @@ use anyhow::{bail, Context};
 
 use crate::{
     bindings::{generate, BindingLanguage},
-    componentize,
+    component_of,
     example::Example,
+    run_tool,
     toolchain::python_with,
     BuiltGuest,
 };
@@ -55,31 +56,25 @@ pub fn build(
     std::fs::write(&bindings, translated.stdout)?;
     let root = example.single_source("zig")?;
     let core = work_dir.join("core.wasm");
-    let status = zig()
-        .args([
-            "build-exe",
-            "-target",
-            "wasm32-wasi",
-            "-mexec-model=reactor",
-        ])
-        .args(["-fno-entry", "-rdynamic", "-O", "ReleaseSmall", "-lc", "-I"])
-        .arg(&gen)
-        .args(["--dep", "bindings"])
-        .arg(format!("-Mroot={}", root.display()))
-        .arg(gen.join(format!("{world}.c")))
-        .arg(gen.join(format!("{world}_component_type.o")))
-        .arg(format!("-Mbindings={}", bindings.display()))
-        .arg(format!("-femit-bin={}", core.display()))
-        .current_dir(work_dir)
-        .status()
-        .context("running zig build-exe")?;
-    if !status.success() {
-        bail!("zig build-exe failed on {}", example.dir.display());
-    }
-    let path = example.output(out_dir);
-    componentize(&core, &path)?;
-    Ok(BuiltGuest {
-        id: example.id(),
-        path,
-    })
+    run_tool(
+        zig()
+            .args([
+                "build-exe",
+                "-target",
+                "wasm32-wasi",
+                "-mexec-model=reactor",
+            ])
+            .args(["-fno-entry", "-rdynamic", "-O", "ReleaseSmall", "-lc", "-I"])
+            .arg(&gen)
+            .args(["--dep", "bindings"])
+            .arg(format!("-Mroot={}", root.display()))
+            .arg(gen.join(format!("{world}.c")))
+            .arg(gen.join(format!("{world}_component_type.o")))
+            .arg(format!("-Mbindings={}", bindings.display()))
+            .arg(format!("-femit-bin={}", core.display()))
+            .current_dir(work_dir),
+        "zig build-exe",
+        example,
+    )?;
+    component_of(example, &core, out_dir)
 }
