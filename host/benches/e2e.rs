@@ -4,9 +4,13 @@
 //! socket, multiplexer, ttrpc and protocol layer, no dispatcher); then
 //! nri-wasm with 0, 1, 10 and 50 Rust guests. Prints p50 and p99 of each
 //! and their ratio to the floor's p50, and the throughput with 10 guests.
-//! nri-wasm runs as the daemon does (guests on the blocking pool, with its
-//! metrics); the simulator runs on a thread of its own, as a container
-//! runtime would in another process.
+//! nri-wasm runs as the daemon does (its connection thread calling the
+//! guests, with its metrics); the simulator runs on a thread of its own,
+//! as a container runtime would in another process.
+//!
+//! All cases are connected at once and measured in alternating rounds, so
+//! that a change in the machine's load during the run falls on every case
+//! alike; the ratios are of samples pooled over the rounds.
 //! `cargo bench -p nri-wasm --bench e2e`.
 
 mod common;
@@ -45,7 +49,10 @@ use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
 const WARM_UP: usize = 200;
-const REQUESTS: usize = 3000;
+/// Rounds, each measuring every case in turn.
+const ROUNDS: usize = 15;
+/// Sequential requests per case and round.
+const REQUESTS: usize = 400;
 const THROUGHPUT_FOR: Duration = Duration::from_secs(3);
 const IN_FLIGHT: usize = 8;
 
@@ -172,7 +179,7 @@ async fn start(handler: Arc<dyn NriHandler>) -> Case {
         .unwrap();
     let stop = CancellationToken::new();
     let identity = PluginIdentity::new("nri-wasm", "50").unwrap();
-    host_runtime().spawn(protocol::run_plugin(
+    tokio::spawn(protocol::run_plugin(
         PluginConfig {
             socket: sim.socket().to_path_buf(),
             identity,
@@ -193,30 +200,53 @@ async fn start(handler: Arc<dyn NriHandler>) -> Case {
     }
 }
 
-/// p50 and p99 of [`REQUESTS`] sequential CreateContainer round trips.
-async fn latency(case: &Case) -> (Duration, Duration) {
-    let plugin = case.sim.plugins().await.remove(0);
-    let ctx = || ttrpc::context::with_duration(Duration::from_secs(2));
-    for n in 0..WARM_UP {
-        plugin
-            .client()
-            .create_container(ctx(), &request(n))
-            .await
-            .unwrap();
+async fn create(plugin: &nri_sim::PluginConn, n: usize) -> Duration {
+    let ctx = ttrpc::context::with_duration(Duration::from_secs(2));
+    let request = request(n);
+    let started = Instant::now();
+    plugin
+        .client()
+        .create_container(ctx, &request)
+        .await
+        .unwrap();
+    started.elapsed()
+}
+
+/// One case under measurement: its connection and the round trips timed.
+struct Measured {
+    what: String,
+    case: Case,
+    plugin: Arc<nri_sim::PluginConn>,
+    samples: Vec<Duration>,
+}
+
+impl Measured {
+    async fn new(what: String, case: Case) -> Self {
+        let plugin = case.sim.plugins().await.remove(0);
+        for n in 0..WARM_UP {
+            create(&plugin, n).await;
+        }
+        Measured {
+            what,
+            case,
+            plugin,
+            samples: Vec::with_capacity(ROUNDS * REQUESTS),
+        }
     }
-    let mut samples = Vec::with_capacity(REQUESTS);
-    for n in 0..REQUESTS {
-        let request = request(WARM_UP + n);
-        let started = Instant::now();
-        plugin
-            .client()
-            .create_container(ctx(), &request)
-            .await
-            .unwrap();
-        samples.push(started.elapsed());
+
+    async fn round(&mut self, round: usize) {
+        for n in 0..REQUESTS {
+            let n = WARM_UP + round * REQUESTS + n;
+            self.samples.push(create(&self.plugin, n).await);
+        }
     }
-    samples.sort();
-    (samples[REQUESTS / 2], samples[REQUESTS * 99 / 100])
+
+    /// p50 and p99 of the samples of every round.
+    fn percentiles(&mut self) -> (Duration, Duration) {
+        self.samples.sort();
+        let len = self.samples.len();
+        (self.samples[len / 2], self.samples[len * 99 / 100])
+    }
 }
 
 /// CreateContainer answers per second with [`IN_FLIGHT`] requests
@@ -254,19 +284,6 @@ async fn stop(case: Case) {
     case.sim.stop().await;
 }
 
-/// The plugin's runtime, apart from the simulator's as a runtime process
-/// would be, and as the daemon builds it: multi-threaded, a worker per
-/// core.
-fn host_runtime() -> &'static tokio::runtime::Runtime {
-    static HOST: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    HOST.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    })
-}
-
 fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
@@ -280,32 +297,52 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let floor = start(Arc::new(Echo)).await;
-        let (floor_p50, floor_p99) = latency(&floor).await;
-        stop(floor).await;
-        println!("| plugin | p50 (µs) | p99 (µs) | p50 / floor p50 |");
-        println!("|---|---:|---:|---:|");
-        println!("| floor: bare ttrpc answer | {:.0} | {:.0} | 1.00 |", micros(floor_p50), micros(floor_p99));
-        // NRI_WASM_BENCH_GUESTS=1 runs one case (for a profiler).
+        // NRI_WASM_BENCH_GUESTS=1 runs one case beside the floor (for a
+        // profiler).
         let counts: Vec<usize> = match std::env::var("NRI_WASM_BENCH_GUESTS") {
             Ok(n) => vec![n.parse().expect("a number of guests")],
             Err(_) => vec![0, 1, 10, 50],
         };
-        for n in counts {
-            let (_dir, dispatcher) = guests(&examples, n);
-            let case = start(Arc::new(dispatcher)).await;
-            let (p50, p99) = latency(&case).await;
+        let mut dirs = Vec::new();
+        let floor = start(Arc::new(Echo)).await;
+        let mut cases = vec![Measured::new("floor: bare ttrpc answer".into(), floor).await];
+        for &n in &counts {
+            let (dir, dispatcher) = guests(&examples, n);
+            dirs.push(dir);
             let what = match n {
                 0 => "nri-wasm, no guest".to_string(),
                 1 => "nri-wasm, 1 guest (ulimit-adjuster)".to_string(),
                 n => format!("nri-wasm, {n} guests (env-injector)"),
             };
-            println!("| {what} | {:.0} | {:.0} | {:.2} |", micros(p50), micros(p99), p50.as_secs_f64() / floor_p50.as_secs_f64());
-            if n == 10 {
-                let rate = throughput(&case).await;
-                println!("\nthroughput, 10 guests, {IN_FLIGHT} requests in flight: {rate:.0} CreateContainer/s\n");
+            cases.push(Measured::new(what, start(Arc::new(dispatcher)).await).await);
+        }
+        for round in 0..ROUNDS {
+            for case in &mut cases {
+                case.round(round).await;
             }
-            stop(case).await;
+        }
+        println!("{ROUNDS} rounds of {REQUESTS} sequential CreateContainer per case\n");
+        println!("| plugin | p50 (µs) | p99 (µs) | p50 / floor p50 |");
+        println!("|---|---:|---:|---:|");
+        let (floor_p50, _) = cases[0].percentiles();
+        for case in &mut cases {
+            let (p50, p99) = case.percentiles();
+            println!(
+                "| {} | {:.0} | {:.0} | {:.2} |",
+                case.what,
+                micros(p50),
+                micros(p99),
+                p50.as_secs_f64() / floor_p50.as_secs_f64()
+            );
+        }
+        for (case, n) in cases.iter().skip(1).zip(&counts) {
+            if *n == 10 {
+                let rate = throughput(&case.case).await;
+                println!("\nthroughput, 10 guests, {IN_FLIGHT} requests in flight: {rate:.0} CreateContainer/s");
+            }
+        }
+        for case in cases {
+            stop(case.case).await;
         }
     });
 }

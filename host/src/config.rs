@@ -14,6 +14,7 @@
 //! [plugins.ulimit-adjuster]     # by guest name (file NN-name.wasm)
 //! failure-policy = "fail-closed"
 //! config = "anything the guest understands"
+//! digest = "sha256:..."         # load only this content
 //! ```
 //!
 //! Read in two stages: the raw file (unknown keys are errors, reported
@@ -30,7 +31,7 @@ use serde::{de::Error as _, Deserialize, Deserializer};
 
 use crate::{
     grants::{Grants, ReadGrants, Scope},
-    runtime::{GuestLimits, SandboxSpec, WasiAccess},
+    runtime::{ContentDigest, GuestLimits, SandboxSpec, WasiAccess},
 };
 
 /// What happens to an event when a guest fails it (trap, deadline, memory
@@ -63,6 +64,8 @@ pub struct GuestSettings {
     pub scope: Scope,
     /// WASI, if it needs it: read-only directories, clocks, randomness.
     pub wasi: Option<WasiAccess>,
+    /// The only content its plugin file may have.
+    pub digest: Option<ContentDigest>,
 }
 
 impl GuestSettings {
@@ -71,6 +74,7 @@ impl GuestSettings {
         SandboxSpec {
             limits: self.limits,
             wasi: self.wasi.clone(),
+            pinned: self.digest,
         }
     }
 }
@@ -154,6 +158,8 @@ struct RawPluginSettings {
     #[serde(default)]
     scope: Scope,
     wasi: Option<WasiAccess>,
+    #[serde(default, deserialize_with = "digest")]
+    digest: Option<ContentDigest>,
 }
 
 #[derive(Default, Deserialize)]
@@ -199,6 +205,11 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Erro
     Ok(Some(value))
 }
 
+fn digest<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ContentDigest>, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map(Some).map_err(D::Error::custom)
+}
+
 /// Parses `64MiB`, `512KiB`, `1GiB`, `1048576` (bytes).
 fn parse_size(text: &str) -> Result<usize, String> {
     let text = text.trim();
@@ -238,6 +249,7 @@ impl RawGuestSettings {
             read: ReadGrants::default(),
             scope: Scope::default(),
             wasi: None,
+            digest: None,
         }
     }
 }
@@ -275,6 +287,7 @@ impl Config {
                     read: plugin.read.clone(),
                     scope: plugin.scope.clone(),
                     wasi: plugin.wasi.clone(),
+                    digest: plugin.digest,
                     ..settings.over(&defaults)
                 };
                 (name.clone(), settings)

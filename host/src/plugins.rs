@@ -272,3 +272,22 @@ fn open_trusted_cache(path: &Path) -> Option<cap_std::fs::Dir> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn a_compile_cache_others_can_write_is_not_used() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let cache = dir.path().join("cache");
+        let mode = |m| std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(m));
+        std::fs::create_dir(&cache).unwrap();
+        mode(0o755).unwrap();
+        assert!(open_trusted_cache(&cache).is_some());
+        mode(0o777).unwrap();
+        assert!(open_trusted_cache(&cache).is_none());
+    }
+}

@@ -140,3 +140,69 @@ fn plugin_files_and_directories_others_can_write_are_refused() {
     );
     chmod(plugins.path(), 0o700);
 }
+
+#[test]
+fn a_pinned_digest_loads_only_that_content() {
+    use sha2::Digest;
+    let plugins = plugin_dir(&["10-logger.wasm", "20-env-injector.wasm"], None);
+    let logger = std::fs::read(plugins.path().join("10-logger.wasm")).unwrap();
+    let logger_digest = format!("sha256:{:x}", sha2::Sha256::digest(&logger));
+    let other = "sha256:".to_string() + &"ab".repeat(32);
+    let config = nri_wasm::config::Config::parse(&format!(
+        "[plugins.logger]\ndigest = \"{logger_digest}\"\n[plugins.env-injector]\ndigest = \"{other}\"\n"
+    ))
+    .unwrap();
+
+    let engine = WasmEngine::new().unwrap();
+    let cache = CompileCache::new(engine.engine(), None);
+    let dir = open_dir(plugins.path()).unwrap();
+    let report = load_plugins(&engine, &cache, &dir, plugins.path(), |id| {
+        config.guest(&id.name).sandbox()
+    })
+    .unwrap();
+
+    let loaded: Vec<String> = report.guests.iter().map(|g| g.id().to_string()).collect();
+    assert_eq!(loaded, ["10-logger"]);
+    let env_digest = format!(
+        "sha256:{:x}",
+        sha2::Sha256::digest(std::fs::read(plugins.path().join("20-env-injector.wasm")).unwrap())
+    );
+    assert_eq!(report.refused.len(), 1);
+    assert_eq!(
+        report.refused[0].reason,
+        format!("has content {env_digest}, not the {other} its configuration pins")
+    );
+
+    let bad =
+        nri_wasm::config::Config::parse("[plugins.logger]\ndigest = \"md5:00\"\n").unwrap_err();
+    assert!(
+        bad.contains("invalid digest \"md5:00\": write \"sha256:\" and 64 hex digits"),
+        "{bad}"
+    );
+}
+
+#[test]
+fn a_plugin_file_over_the_size_limit_is_refused_unread() {
+    use nri_wasm::runtime::loader::MAX_PLUGIN_FILE;
+    let plugins = plugin_dir(&["10-logger.wasm"], None);
+    let big = std::fs::File::create(plugins.path().join("20-big.wasm")).unwrap();
+    // Sparse: the limit is checked before anything is read.
+    big.set_len(MAX_PLUGIN_FILE + 1).unwrap();
+
+    let engine = WasmEngine::new().unwrap();
+    let cache = CompileCache::new(engine.engine(), None);
+    let dir = open_dir(plugins.path()).unwrap();
+    let report = load_plugins(&engine, &cache, &dir, plugins.path(), |_| {
+        SandboxSpec::default()
+    })
+    .unwrap();
+    let loaded: Vec<String> = report.guests.iter().map(|g| g.id().to_string()).collect();
+    assert_eq!(loaded, ["10-logger"]);
+    assert_eq!(
+        report.refused[0].reason,
+        format!(
+            "cannot read: {} bytes, more than the {MAX_PLUGIN_FILE} accepted",
+            MAX_PLUGIN_FILE + 1
+        )
+    );
+}

@@ -117,6 +117,9 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<()> {
     let link = RuntimeLink::default();
     let stop = CancellationToken::new();
     if let Some(address) = settings.status {
+        if !address.ip().is_loopback() {
+            tracing::warn!(%address, "the status endpoint listens beyond loopback, as configured");
+        }
         let listener = status::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address} for /metrics"))?;
@@ -172,4 +175,36 @@ async fn stop_on_signal(stop: CancellationToken) {
     }
     tracing::info!("stopping");
     stop.cancel();
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    fn settings(args: &[&str], file: &str) -> Settings {
+        let args = Command::parse_from(std::iter::once("nri-wasm").chain(args.iter().copied()));
+        let file: DaemonSettings = toml::from_str(file).unwrap();
+        Settings::resolve(&args.run, &file).unwrap()
+    }
+
+    #[test]
+    fn the_status_endpoint_listens_on_loopback_unless_told_otherwise() {
+        let default = settings(&[], "");
+        assert!(default.status.unwrap().ip().is_loopback());
+        let told = settings(&[], "status-address = \"0.0.0.0:9465\"");
+        assert_eq!(told.status, Some("0.0.0.0:9465".parse().unwrap()));
+        let flag = settings(
+            &["--status-address", "off"],
+            "status-address = \"0.0.0.0:9465\"",
+        );
+        assert_eq!(flag.status, None);
+    }
 }

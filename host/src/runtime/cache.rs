@@ -30,6 +30,25 @@ impl ContentDigest {
     }
 }
 
+impl std::str::FromStr for ContentDigest {
+    type Err = String;
+
+    /// Reads `sha256:` and 64 hex digits, as `sha256sum` prints them.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || format!("invalid digest {text:?}: write \"sha256:\" and 64 hex digits");
+        let hex = text.strip_prefix("sha256:").ok_or_else(bad)?;
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad());
+        }
+        let mut digest = [0; 32];
+        for (byte, pair) in digest.iter_mut().zip(hex.as_bytes().chunks(2)) {
+            let pair = std::str::from_utf8(pair).expect("ASCII hex digits");
+            *byte = u8::from_str_radix(pair, 16).expect("hex digits");
+        }
+        Ok(ContentDigest(digest))
+    }
+}
+
 impl std::fmt::Display for ContentDigest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))

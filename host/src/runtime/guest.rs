@@ -52,6 +52,9 @@ pub struct SandboxSpec {
     pub limits: GuestLimits,
     /// WASI, for guests that need it; none by default.
     pub wasi: Option<WasiAccess>,
+    /// The content the operator pinned: a file of any other content is
+    /// refused.
+    pub pinned: Option<ContentDigest>,
 }
 
 impl Default for GuestLimits {

@@ -226,6 +226,11 @@ fn load_one(
         return Err("is a core Wasm module, not a component; build it as a component (for example with `wasm-tools component new`)".into());
     }
     let digest = ContentDigest::of(&bytes);
+    if let Some(pinned) = sandbox.pinned.filter(|p| *p != digest) {
+        return Err(format!(
+            "has content sha256:{digest}, not the sha256:{pinned} its configuration pins"
+        ));
+    }
     let component = cache
         .component(engine.engine(), &bytes, digest)
         .map_err(|e| format!("is not a valid Wasm component: {e}"))?;

@@ -156,11 +156,17 @@ impl Simulator {
             listener.abort();
             listener.await.ok();
         }
+        self.disconnect_plugins().await;
+        std::fs::remove_file(&self.shared.config.socket).ok();
+    }
+
+    /// Closes every plugin's connection and goes on listening, as a
+    /// runtime that drops its plugins: they must reconnect by themselves.
+    pub async fn disconnect_plugins(&self) {
         let plugins = std::mem::take(&mut *self.shared.plugins.lock().await);
         for plugin in plugins {
             plugin.close();
         }
-        std::fs::remove_file(&self.shared.config.socket).ok();
     }
 
     /// Stops and starts again with the same pods and containers, like a

@@ -1,0 +1,73 @@
+//! The grant checker, on any answer a guest could give: it never panics,
+//! and with no grants it lets through only answers that change nothing
+//! (deny by default). With the example plugins' grants it checks too.
+
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use nri_proto::{
+    adjust::AdjustmentMerge,
+    api::{Container, CreateContainerResponse},
+};
+use nri_wasm::{
+    config::Config,
+    grants::{check_answer, Grants, UpdateContext},
+};
+use nri_wasm_fuzz::payload;
+use protobuf::Message;
+
+/// The grants of the example plugins' configuration.
+fn example_grants() -> &'static [Grants] {
+    static GRANTS: OnceLock<Vec<Grants>> = OnceLock::new();
+    GRANTS.get_or_init(|| {
+        let text = include_str!("../../guest-examples/nri-wasm.toml");
+        let config = Config::parse(text).expect("the example configuration parses");
+        let names: Vec<String> = config.named_guests().map(str::to_string).collect();
+        names.iter().map(|n| config.guest(n).grants).collect()
+    })
+}
+
+fn container() -> Container {
+    Container {
+        id: "c".into(),
+        pod_sandbox_id: "p".into(),
+        name: "app".into(),
+        env: vec!["PATH=/bin".into()],
+        ..Default::default()
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let body = payload(data).unwrap_or_else(|| data.to_vec());
+    let Ok(answer) = CreateContainerResponse::parse_from_bytes(&body) else {
+        return;
+    };
+    let pod_of = |id: &str| (id.len() % 2 == 0).then(|| "p".to_string());
+    let context = UpdateContext {
+        container_id: "c",
+        pod_id: "p",
+        pod_of: &pod_of,
+    };
+    let adjust = answer.adjust.as_ref();
+    let check =
+        |grants: &Grants| check_answer(grants, adjust, &answer.update, &answer.evict, &context);
+
+    if check(&Grants::default()).is_empty() {
+        if let Some(adjust) = adjust {
+            let mut merge = AdjustmentMerge::new(container());
+            if merge.apply("fuzz", adjust).is_ok() {
+                assert_eq!(
+                    merge.container,
+                    container(),
+                    "an adjustment passed with no grants and changed the container"
+                );
+            }
+        }
+        assert!(answer.evict.is_empty(), "an eviction passed with no grants");
+    }
+    for grants in example_grants() {
+        let _ = check(grants);
+    }
+});
