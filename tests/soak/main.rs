@@ -17,6 +17,7 @@ mod guests;
 
 use std::{
     collections::BTreeMap,
+    io::Write,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -325,12 +326,16 @@ async fn the_host_holds_under_faults_hostile_guests_and_guest_changes() {
     soak.figures.events = soak.events() - warm_events;
     soak.figures.guest_calls = outcomes.0.lock().unwrap().clone();
 
-    eprintln!(
+    // Straight to the process's stderr, past the test harness's capture:
+    // the figures are printed on every run, passing or not.
+    writeln!(
+        std::io::stderr(),
         "soak (seed {seed}): {:?} in {:.1} s; RSS {rss_before} KiB after warm-up, {rss_after} KiB at the end ({:+} KiB)",
         soak.figures,
         started.elapsed().as_secs_f64(),
         rss_after as i64 - rss_before as i64,
-    );
+    )
+    .unwrap();
     assert!(
         soak.sim.dropped().is_empty(),
         "the runtime dropped the host: {:?}",
