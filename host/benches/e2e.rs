@@ -4,9 +4,9 @@
 //! socket, multiplexer, ttrpc and protocol layer, no dispatcher); then
 //! nri-wasm with 0, 1, 10 and 50 Rust guests. Prints p50 and p99 of each
 //! and their ratio to the floor's p50, and the throughput with 10 guests.
-//! nri-wasm runs as the daemon does (its connection thread calling the
-//! guests, with its metrics); the simulator runs on a thread of its own,
-//! as a container runtime would in another process.
+//! nri-wasm runs as the daemon does (guests on the blocking pool, with its
+//! metrics); the simulator runs on a thread of its own, as a container
+//! runtime would in another process.
 //!
 //! All cases are connected at once and measured in alternating rounds, so
 //! that a change in the machine's load during the run falls on every case
@@ -179,7 +179,7 @@ async fn start(handler: Arc<dyn NriHandler>) -> Case {
         .unwrap();
     let stop = CancellationToken::new();
     let identity = PluginIdentity::new("nri-wasm", "50").unwrap();
-    tokio::spawn(protocol::run_plugin(
+    host_runtime().spawn(protocol::run_plugin(
         PluginConfig {
             socket: sim.socket().to_path_buf(),
             identity,
@@ -282,6 +282,19 @@ async fn throughput(case: &Case) -> f64 {
 async fn stop(case: Case) {
     case.stop.cancel();
     case.sim.stop().await;
+}
+
+/// The plugin's runtime, apart from the simulator's as a runtime process
+/// would be, and as the daemon builds it: multi-threaded, a worker per
+/// core.
+fn host_runtime() -> &'static tokio::runtime::Runtime {
+    static HOST: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    })
 }
 
 fn micros(d: Duration) -> f64 {

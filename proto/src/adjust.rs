@@ -206,10 +206,17 @@ impl AdjustmentMerge {
     /// Applies `plugin`'s adjustment. On a conflict nothing of it is
     /// applied.
     pub fn apply(&mut self, plugin: &str, adjust: &ContainerAdjustment) -> Result<(), Conflict> {
-        let mut next = self.clone();
-        next.apply_in_place(plugin, adjust)?;
-        *self = next;
-        Ok(())
+        // Only ownership claims fail, and they depend on the owners alone:
+        // trying them first on a copy of the owners beside an empty
+        // container leaves everything as it was on a conflict, without
+        // copying the container and the merged adjustment, which grow
+        // with every plugin, for each plugin.
+        let mut trial = AdjustmentMerge {
+            owners: self.owners.clone(),
+            ..Default::default()
+        };
+        trial.apply_in_place(plugin, adjust)?;
+        self.apply_in_place(plugin, adjust)
     }
 
     fn apply_in_place(
@@ -851,6 +858,27 @@ mod tests {
             // The owner itself may set it again.
             merge.apply("10-a", &adjust).unwrap();
         }
+    }
+
+    #[test]
+    fn a_conflict_after_other_changes_leaves_nothing_of_the_answer_applied() {
+        let mut merge = AdjustmentMerge::new(container());
+        let first = ContainerAdjustment {
+            env: vec![env("X", "1")],
+            ..Default::default()
+        };
+        merge.apply("10-a", &first).unwrap();
+        let before = merge.clone();
+        let second = ContainerAdjustment {
+            annotations: [("new".to_string(), "v".to_string())].into(),
+            env: vec![env("Y", "2"), env("X", "2")],
+            ..Default::default()
+        };
+        merge.apply("20-b", &second).unwrap_err();
+        assert_eq!(merge.container, before.container);
+        assert_eq!(merge.merged, before.merged);
+        assert_eq!(merge.owners.entry_owner(Field::Env, "Y"), None);
+        assert_eq!(merge.owners.entry_owner(Field::Annotations, "new"), None);
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! sees the container as adjusted by the guests before it; the answers are
 //! merged into the one reply of the host with NRI's ownership rules (two
 //! guests setting one field fail the event, naming both; hooks
-//! accumulate). Guest calls run one guest at a time on the thread that
-//! delivers the event (the NRI connection's own), each with a deadline carved from the runtime's request timeout, so the
+//! accumulate). Guest calls run off the async runtime, one guest at a time,
+//! each with a deadline carved from the runtime's request timeout, so the
 //! runtime never waits long enough to drop the host. A guest that fails is
 //! skipped or fails the event, as its failure policy says.
 
@@ -53,7 +53,7 @@ const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Answers NRI events for the daemon.
 pub struct Dispatcher {
-    inner: Inner,
+    inner: Arc<Inner>,
 }
 
 struct Inner {
@@ -88,12 +88,12 @@ impl Dispatcher {
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT.as_millis() as u64,
         };
         let dispatcher = Dispatcher {
-            inner: Inner {
+            inner: Arc::new(Inner {
                 guests: RwLock::new(Arc::new(Vec::new())),
                 view: Mutex::new(NodeView::default()),
                 runtime: Mutex::new((runtime, DEFAULT_REQUEST_TIMEOUT)),
                 observers,
-            },
+            }),
         };
         dispatcher.replace_guests(guests, config, &[]);
         dispatcher
@@ -152,6 +152,18 @@ impl Dispatcher {
     /// A snapshot of the host's view of the node.
     pub fn view(&self) -> NodeView {
         self.inner.view.lock().expect("never poisoned").clone()
+    }
+
+    /// Runs `f` with the dispatcher's state on a blocking thread: guest
+    /// code never runs on the async runtime.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Inner) -> Result<T, HandlerError> + Send + 'static,
+    ) -> Result<T, HandlerError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(|e| HandlerError(format!("dispatch task failed: {e}")))?
     }
 }
 
@@ -590,54 +602,61 @@ impl NriHandler for Dispatcher {
             .lock()
             .expect("never poisoned")
             .synchronize(pods, containers);
-        self.inner.synchronize()
+        self.blocking(|inner| inner.synchronize()).await
     }
 
     async fn create_container(
         &self,
         request: CreateContainerRequest,
     ) -> Result<CreateContainerResponse, HandlerError> {
-        self.inner.create_container(request)
+        self.blocking(move |inner| inner.create_container(request))
+            .await
     }
 
     async fn update_container(
         &self,
         request: UpdateContainerRequest,
     ) -> Result<UpdateContainerResponse, HandlerError> {
-        let (update, evict) = self.inner.update_like(
-            Event::UPDATE_CONTAINER,
-            &request.pod,
-            &request.container,
-            request.linux_resources.as_ref(),
-        )?;
-        Ok(UpdateContainerResponse {
-            update,
-            evict,
-            ..Default::default()
+        self.blocking(move |inner| {
+            let (update, evict) = inner.update_like(
+                Event::UPDATE_CONTAINER,
+                &request.pod,
+                &request.container,
+                request.linux_resources.as_ref(),
+            )?;
+            Ok(UpdateContainerResponse {
+                update,
+                evict,
+                ..Default::default()
+            })
         })
+        .await
     }
 
     async fn stop_container(
         &self,
         request: StopContainerRequest,
     ) -> Result<StopContainerResponse, HandlerError> {
-        let (update, _evictions) = self.inner.update_like(
-            Event::STOP_CONTAINER,
-            &request.pod,
-            &request.container,
-            None,
-        )?;
-        Ok(StopContainerResponse {
-            update,
-            ..Default::default()
+        self.blocking(move |inner| {
+            let (update, _evictions) = inner.update_like(
+                Event::STOP_CONTAINER,
+                &request.pod,
+                &request.container,
+                None,
+            )?;
+            Ok(StopContainerResponse {
+                update,
+                ..Default::default()
+            })
         })
+        .await
     }
 
     async fn validate_container_adjustment(
         &self,
         request: ValidateContainerAdjustmentRequest,
     ) -> Result<ValidateContainerAdjustmentResponse, HandlerError> {
-        self.inner.validate(&request)
+        self.blocking(move |inner| inner.validate(&request)).await
     }
 
     async fn notify(&self, notification: Notification) -> Result<(), HandlerError> {
@@ -646,7 +665,8 @@ impl NriHandler for Dispatcher {
             .lock()
             .expect("never poisoned")
             .apply(&notification);
-        self.inner.notify(&notification)
+        self.blocking(move |inner| inner.notify(&notification))
+            .await
     }
 }
 

@@ -178,11 +178,7 @@ impl Notification {
 }
 
 /// What nri-wasm does with NRI events. One call per runtime request, in the
-/// order the runtime sends them. The calls run on the connection's own
-/// thread ([`run_plugin`](super::run_plugin)) and may block it for as long
-/// as they take: the runtime sends a plugin one request at a time (NRI
-/// holds one lock across each event), so nothing waits behind them but the
-/// runtime itself.
+/// order the runtime sends them; calls for different requests may overlap.
 #[async_trait]
 pub trait NriHandler: Send + Sync + 'static {
     /// The runtime (re)connected. Returns the events wanted; the protocol
