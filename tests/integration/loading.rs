@@ -2,11 +2,19 @@
 //! with their name and the reason, and the others load.
 
 use nri_wasm::runtime::{
-    loader::{load_plugins, open_dir},
-    CompileCache, SandboxSpec, WasmEngine,
+    loader::{load_plugins, open_dir, LoadReport},
+    CompileCache, GuestId, SandboxSpec, WasmEngine,
 };
 
 use crate::guests::plugin_dir;
+
+/// Loads the plugin directory `plugins` with a fresh engine and no cache.
+fn load(plugins: &std::path::Path, sandbox: impl Fn(&GuestId) -> SandboxSpec) -> LoadReport {
+    let engine = WasmEngine::new().unwrap();
+    let cache = CompileCache::new(engine.engine(), None);
+    let dir = open_dir(plugins).unwrap();
+    load_plugins(&engine, &cache, &dir, plugins, sandbox).unwrap()
+}
 
 #[test]
 fn bad_plugin_files_are_refused_with_file_and_reason_and_the_rest_load() {
@@ -23,13 +31,7 @@ fn bad_plugin_files_are_refused_with_file_and_reason_and_the_rest_load() {
     )
     .unwrap();
 
-    let engine = WasmEngine::new().unwrap();
-    let cache = CompileCache::new(engine.engine(), None);
-    let dir = open_dir(plugins.path()).unwrap();
-    let report = load_plugins(&engine, &cache, &dir, plugins.path(), |_| {
-        SandboxSpec::default()
-    })
-    .unwrap();
+    let report = load(plugins.path(), |_| SandboxSpec::default());
 
     let loaded: Vec<String> = report.guests.iter().map(|g| g.id().to_string()).collect();
     assert_eq!(loaded, ["10-logger"]);
@@ -84,13 +86,7 @@ fn a_component_of_another_world_is_refused_naming_what_it_misses() {
     )
     .unwrap();
 
-    let engine = WasmEngine::new().unwrap();
-    let cache = CompileCache::new(engine.engine(), None);
-    let dir = open_dir(plugins.path()).unwrap();
-    let report = load_plugins(&engine, &cache, &dir, plugins.path(), |_| {
-        SandboxSpec::default()
-    })
-    .unwrap();
+    let report = load(plugins.path(), |_| SandboxSpec::default());
     assert!(report.guests.is_empty());
     let reasons: Vec<&str> = report.refused.iter().map(|r| r.reason.as_str()).collect();
     assert!(
@@ -153,13 +149,7 @@ fn a_pinned_digest_loads_only_that_content() {
     ))
     .unwrap();
 
-    let engine = WasmEngine::new().unwrap();
-    let cache = CompileCache::new(engine.engine(), None);
-    let dir = open_dir(plugins.path()).unwrap();
-    let report = load_plugins(&engine, &cache, &dir, plugins.path(), |id| {
-        config.guest(&id.name).sandbox()
-    })
-    .unwrap();
+    let report = load(plugins.path(), |id| config.guest(&id.name).sandbox());
 
     let loaded: Vec<String> = report.guests.iter().map(|g| g.id().to_string()).collect();
     assert_eq!(loaded, ["10-logger"]);
@@ -189,13 +179,7 @@ fn a_plugin_file_over_the_size_limit_is_refused_unread() {
     // Sparse: the limit is checked before anything is read.
     big.set_len(MAX_PLUGIN_FILE + 1).unwrap();
 
-    let engine = WasmEngine::new().unwrap();
-    let cache = CompileCache::new(engine.engine(), None);
-    let dir = open_dir(plugins.path()).unwrap();
-    let report = load_plugins(&engine, &cache, &dir, plugins.path(), |_| {
-        SandboxSpec::default()
-    })
-    .unwrap();
+    let report = load(plugins.path(), |_| SandboxSpec::default());
     let loaded: Vec<String> = report.guests.iter().map(|g| g.id().to_string()).collect();
     assert_eq!(loaded, ["10-logger"]);
     assert_eq!(
