@@ -4,9 +4,10 @@
 //! socket, multiplexer, ttrpc and protocol layer, no dispatcher); then
 //! nri-wasm with 0, 1, 10 and 50 Rust guests. Prints p50 and p99 of each
 //! and their ratio to the floor's p50, and the throughput with 10 guests.
-//! nri-wasm runs as the daemon does (guests on the blocking pool, with its
-//! metrics); the simulator runs on a thread of its own, as a container
-//! runtime would in another process.
+//! nri-wasm runs as the daemon does (its connection on a thread of its
+//! own that also calls the guests, with its metrics); the simulator runs
+//! on a thread of its own, as a container runtime would in another
+//! process.
 //!
 //! All cases are connected at once and measured in alternating rounds, so
 //! that a change in the machine's load during the run falls on every case

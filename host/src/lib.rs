@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod dispatch;
 pub mod grants;
+pub mod lane;
 pub mod metrics;
 pub mod observe;
 pub mod plugins;

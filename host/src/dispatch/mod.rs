@@ -4,8 +4,9 @@
 //! sees the container as adjusted by the guests before it; the answers are
 //! merged into the one reply of the host with NRI's ownership rules (two
 //! guests setting one field fail the event, naming both; hooks
-//! accumulate). Guest calls run off the async runtime, one guest at a time,
-//! each with a deadline carved from the runtime's request timeout, so the
+//! accumulate). Guest calls run off the async runtime (on the NRI
+//! connection's thread, between its polls), one guest at a time, each
+//! with a deadline carved from the runtime's request timeout, so the
 //! runtime never waits long enough to drop the host. A guest that fails is
 //! skipped or fails the event, as its failure policy says.
 
@@ -154,16 +155,16 @@ impl Dispatcher {
         self.inner.view.lock().expect("never poisoned").clone()
     }
 
-    /// Runs `f` with the dispatcher's state on a blocking thread: guest
-    /// code never runs on the async runtime.
+    /// Runs `f` with the dispatcher's state outside the async runtime:
+    /// guest code never runs on it (see [`lane`](crate::lane)).
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Inner) -> Result<T, HandlerError> + Send + 'static,
     ) -> Result<T, HandlerError> {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || f(&inner))
+        crate::lane::run_blocking(move || f(&inner))
             .await
-            .map_err(|e| HandlerError(format!("dispatch task failed: {e}")))?
+            .map_err(|e| HandlerError(format!("dispatch failed: {e}")))?
     }
 }
 

@@ -125,7 +125,40 @@ pub struct PluginConfig {
 /// away (a restart, a protocol error, a dropped plugin) nri-wasm dials
 /// again with bounded, jittered backoff, registers and is synchronized
 /// anew. Returns when `stop` fires.
+///
+/// The connection runs on a thread of its own, on a single-threaded
+/// runtime whose handler's blocking work (guest calls) runs on that same
+/// thread between polls ([`lane`](crate::lane)): an event goes from the
+/// socket through the multiplexer, ttrpc, the handler and the guests and
+/// back without crossing a thread. While guests run, the connection waits;
+/// NRI sends a plugin one request at a time.
 pub async fn run_plugin(
+    config: PluginConfig,
+    handler: Arc<dyn NriHandler>,
+    link: RuntimeLink,
+    stop: CancellationToken,
+) {
+    let (done, finished) = tokio::sync::oneshot::channel();
+    let thread = std::thread::Builder::new()
+        .name("nri-connection".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a single-threaded runtime for the NRI connection");
+            crate::lane::block_on(&runtime, keep_connected(config, handler, link, stop));
+            done.send(()).ok();
+        });
+    match thread {
+        Ok(_) if finished.await.is_err() => {
+            tracing::error!("the NRI connection thread ended without stopping");
+        }
+        Ok(_) => {}
+        Err(err) => tracing::error!(error = %err, "cannot start the NRI connection thread"),
+    }
+}
+
+async fn keep_connected(
     config: PluginConfig,
     handler: Arc<dyn NriHandler>,
     link: RuntimeLink,

@@ -40,7 +40,7 @@ pub struct Device {
 /// Parses a device annotation.
 pub fn parse_devices(value: &str) -> Result<Vec<LinuxDevice>, String> {
     let devices: Vec<Device> =
-        serde_saphyr::from_str(value).map_err(|e| format!("invalid device annotation: {e}"))?;
+        serde_norway::from_str(value).map_err(|e| format!("invalid device annotation: {e}"))?;
     devices
         .into_iter()
         .map(|d| {
@@ -69,7 +69,7 @@ pub fn parse_devices(value: &str) -> Result<Vec<LinuxDevice>, String> {
 /// Parses a CDI device annotation: a list of fully qualified names.
 pub fn parse_cdi(value: &str) -> Result<Vec<String>, String> {
     let names: Vec<String> =
-        serde_saphyr::from_str(value).map_err(|e| format!("invalid CDI annotation: {e}"))?;
+        serde_norway::from_str(value).map_err(|e| format!("invalid CDI annotation: {e}"))?;
     for name in &names {
         let (kind, device) = name.split_once('=').unwrap_or(("", ""));
         if !kind.contains('/') || device.is_empty() {

@@ -61,7 +61,7 @@ pub fn annotation<'a>(pod: &'a PodSandbox, name: &str) -> Option<&'a str> {
 /// Parses an annotation into `(RLIMIT_NAME, soft, hard)` entries.
 pub fn parse(value: &str) -> Result<Vec<(String, u64, u64)>, String> {
     let ulimits: Vec<Ulimit> =
-        serde_saphyr::from_str(value).map_err(|e| format!("invalid ulimit annotation: {e}"))?;
+        serde_norway::from_str(value).map_err(|e| format!("invalid ulimit annotation: {e}"))?;
     ulimits
         .into_iter()
         .map(|u| {
