@@ -4,7 +4,8 @@
 //! against the same code as a Wasm guest: the guest call alone (lowering
 //! the pod and container, running the guest, lifting its answer), and the
 //! guest's whole part of a CreateContainer in the dispatcher (redaction,
-//! conversion, call, grant check, merge). Alternating rounds, mean per
+//! conversion, call, grant check, merge), driven as the NRI connection's
+//! thread drives it. Alternating rounds, mean per
 //! call, ratios to native; `cargo bench -p nri-wasm --bench wasm_tax`.
 
 mod common;
@@ -152,17 +153,14 @@ fn main() {
         .build()
         .unwrap();
     let dispatch = || {
-        let reply = events
-            .block_on(dispatcher.create_container(request.clone()))
+        let reply = nri_wasm::lane::block_on(&events, dispatcher.create_container(request.clone()))
             .unwrap();
         assert_eq!(*reply.adjust, expected);
     };
     let empty = Dispatcher::new(Vec::new(), &config);
     let dispatch_empty = || {
         black_box(
-            events
-                .block_on(empty.create_container(request.clone()))
-                .unwrap(),
+            nri_wasm::lane::block_on(&events, empty.create_container(request.clone())).unwrap(),
         );
     };
 
