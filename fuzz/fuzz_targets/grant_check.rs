@@ -79,8 +79,7 @@ fuzz_target!(|data: &[u8]| {
 
     if check(&Grants::default()).is_empty() {
         if let Some(adjust) = adjust {
-            let mut merge = AdjustmentMerge::new(container());
-            if merge.apply("fuzz", adjust).is_ok() {
+            if let Ok(mut merge) = AdjustmentMerge::new(container()).apply("fuzz", adjust) {
                 prune_empty(&mut merge.container);
                 assert_eq!(
                     merge.container,

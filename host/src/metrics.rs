@@ -153,9 +153,8 @@ impl Metrics {
 
 impl CallObserver for Metrics {
     fn call(&self, record: &CallRecord<'_>) {
-        let guest = record.guest.to_string();
         let by_event = GuestEvent {
-            guest: guest.clone(),
+            guest: record.guest.to_string(),
             event: record.event,
         };
         self.calls.get_or_create(&by_event).inc();
@@ -165,7 +164,7 @@ impl CallObserver for Metrics {
         if record.restarted {
             self.restarts
                 .get_or_create(&GuestLabel {
-                    guest: guest.clone(),
+                    guest: by_event.guest.clone(),
                 })
                 .inc();
         }
@@ -175,13 +174,14 @@ impl CallObserver for Metrics {
         if let SlotError::Refused(refusals) = err {
             for refusal in refusals {
                 let family = GuestFamily {
-                    guest: guest.clone(),
+                    guest: by_event.guest.clone(),
                     family: refusal.family.to_string(),
                 };
                 self.refusals.get_or_create(&family).inc();
             }
         }
         let kind = err.kind();
+        let guest = by_event.guest;
         self.errors.get_or_create(&GuestKind { guest, kind }).inc();
     }
 }

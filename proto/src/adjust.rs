@@ -203,20 +203,12 @@ impl AdjustmentMerge {
         }
     }
 
-    /// Applies `plugin`'s adjustment. On a conflict nothing of it is
-    /// applied.
-    pub fn apply(&mut self, plugin: &str, adjust: &ContainerAdjustment) -> Result<(), Conflict> {
-        // Only ownership claims fail, and they depend on the owners alone:
-        // trying them first on a copy of the owners beside an empty
-        // container leaves everything as it was on a conflict, without
-        // copying the container and the merged adjustment, which grow
-        // with every plugin, for each plugin.
-        let mut trial = AdjustmentMerge {
-            owners: self.owners.clone(),
-            ..Default::default()
-        };
-        trial.apply_in_place(plugin, adjust)?;
-        self.apply_in_place(plugin, adjust)
+    /// Applies `plugin`'s adjustment. A conflict ends the merge: it is
+    /// consumed, so nothing half-applied can reach the runtime and nothing
+    /// needs undoing.
+    pub fn apply(mut self, plugin: &str, adjust: &ContainerAdjustment) -> Result<Self, Conflict> {
+        self.apply_in_place(plugin, adjust)?;
+        Ok(self)
     }
 
     fn apply_in_place(
@@ -782,7 +774,6 @@ mod tests {
 
     #[test]
     fn later_plugins_see_earlier_changes_and_removals() {
-        let mut merge = AdjustmentMerge::new(container());
         let first = ContainerAdjustment {
             env: vec![env("-SECRET", ""), env("ADDED", "1")],
             annotations: [
@@ -792,7 +783,9 @@ mod tests {
             .into(),
             ..Default::default()
         };
-        merge.apply("10-first", &first).unwrap();
+        let merge = AdjustmentMerge::new(container())
+            .apply("10-first", &first)
+            .unwrap();
         assert_eq!(merge.container.env, ["PATH=/bin", "ADDED=1"]);
         assert_eq!(
             merge.container.annotations.get("b").map(String::as_str),
@@ -846,39 +839,14 @@ mod tests {
             ),
         ];
         for (name, adjust, want) in cases {
-            let mut merge = AdjustmentMerge::new(container());
-            merge.apply("10-a", &adjust).unwrap();
-            let before = merge.merged.clone();
-            let err = merge.apply("20-b", &adjust).unwrap_err();
+            let merge = AdjustmentMerge::new(container())
+                .apply("10-a", &adjust)
+                .unwrap();
+            let err = merge.clone().apply("20-b", &adjust).unwrap_err();
             assert_eq!(err.to_string(), want, "case {name}");
-            assert_eq!(
-                merge.merged, before,
-                "case {name}: nothing of the refused answer applies"
-            );
             // The owner itself may set it again.
             merge.apply("10-a", &adjust).unwrap();
         }
-    }
-
-    #[test]
-    fn a_conflict_after_other_changes_leaves_nothing_of_the_answer_applied() {
-        let mut merge = AdjustmentMerge::new(container());
-        let first = ContainerAdjustment {
-            env: vec![env("X", "1")],
-            ..Default::default()
-        };
-        merge.apply("10-a", &first).unwrap();
-        let before = merge.clone();
-        let second = ContainerAdjustment {
-            annotations: [("new".to_string(), "v".to_string())].into(),
-            env: vec![env("Y", "2"), env("X", "2")],
-            ..Default::default()
-        };
-        merge.apply("20-b", &second).unwrap_err();
-        assert_eq!(merge.container, before.container);
-        assert_eq!(merge.merged, before.merged);
-        assert_eq!(merge.owners.entry_owner(Field::Env, "Y"), None);
-        assert_eq!(merge.owners.entry_owner(Field::Annotations, "new"), None);
     }
 
     #[test]
@@ -900,13 +868,15 @@ mod tests {
             }],
             ..Default::default()
         };
-        let mut merge = AdjustmentMerge::new(container());
-        merge.apply("10-a", &hooks).unwrap();
         let only_hooks = ContainerAdjustment {
             hooks: hooks.hooks.clone(),
             ..Default::default()
         };
-        merge.apply("20-b", &only_hooks).unwrap();
+        let merge = AdjustmentMerge::new(container())
+            .apply("10-a", &hooks)
+            .unwrap()
+            .apply("20-b", &only_hooks)
+            .unwrap();
         assert_eq!(merge.container.hooks.prestart.len(), 2);
         let owners = merge.owners.to_field_owners();
         assert_eq!(

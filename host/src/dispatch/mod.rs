@@ -322,7 +322,7 @@ impl Inner {
             |(merge, updates, evictions), guest, answer| {
                 let id = guest.id().to_string();
                 if let Some(adjust) = &answer.adjust {
-                    merge
+                    *merge = std::mem::take(merge)
                         .apply(&id, adjust)
                         .map_err(|c| HandlerError(c.to_string()))?;
                 }

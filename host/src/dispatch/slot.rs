@@ -19,8 +19,9 @@ use crate::{
     config::{FailurePolicy, GuestSettings},
     grants::{self, Family, Refusal, UpdateContext},
     runtime::{
-        bindings::types as wit, convert::events_from_wit, CallResult, GuestFault, GuestId,
-        GuestInstance, GuestPre,
+        bindings::types as wit,
+        convert::{self, events_from_wit},
+        CallResult, GuestFault, GuestId, GuestInstance, GuestPre,
     },
 };
 
@@ -181,12 +182,12 @@ impl GuestSlot {
 
     /// The pod as this guest may read it.
     pub fn pod_for_guest(&self, pod: &api::PodSandbox) -> wit::PodSandbox {
-        (&grants::redact_pod(pod, &self.settings.read)).into()
+        convert::pod_to_wit(pod, &self.settings.read)
     }
 
     /// The container as this guest may read it.
     pub fn container_for_guest(&self, container: &api::Container) -> wit::Container {
-        (&grants::redact_container(container, &self.settings.read)).into()
+        convert::container_to_wit(container, &self.settings.read)
     }
 
     /// A validation request as this guest may read it.
@@ -194,18 +195,7 @@ impl GuestSlot {
         &self,
         request: &api::ValidateContainerAdjustmentRequest,
     ) -> wit::ValidateRequest {
-        let read = &self.settings.read;
-        let mut request = request.clone();
-        if let Some(pod) = request.pod.as_mut() {
-            *pod = grants::redact_pod(pod, read);
-        }
-        if let Some(container) = request.container.as_mut() {
-            *container = grants::redact_container(container, read);
-        }
-        if let Some(adjust) = request.adjust.as_mut() {
-            *adjust = grants::redact_adjustment(adjust, read);
-        }
-        (&request).into()
+        convert::validate_request_to_wit(request, &self.settings.read)
     }
 
     /// The pods in scope and their containers, as this guest may read them.

@@ -19,5 +19,4 @@ pub use model::{
     Bounds, CpuGrant, DeviceGrant, Grants, MemoryGrant, MountGrant, Patterns, ReadGrants, Scope,
     UpdateScope,
 };
-pub use redact::{redact_adjustment, redact_container, redact_pod, REDACTED};
 pub use scope::in_scope;

@@ -1,77 +1,42 @@
 //! Read grants: what of a pod or container a guest may see. Container data
-//! can hold secrets (env values, arguments, mount sources); a guest gets a
-//! copy with everything it is not granted to read taken out. Ids, names,
+//! can hold secrets (env values, arguments, mount sources); a guest's copy
+//! is made without everything it is not granted to read. Ids, names,
 //! namespaces, state, resources and devices stay visible.
 
-use nri_proto::api::{Container, ContainerAdjustment, PodSandbox};
+use crate::runtime::convert::Visible;
 
-use super::model::{Patterns, ReadGrants};
+use super::model::ReadGrants;
 
-/// What replaces the value of an environment variable a guest may not
-/// read: the name stays, so a guest can tell a variable is set.
-pub const REDACTED: &str = "";
-
-fn keep_matching(map: &mut std::collections::HashMap<String, String>, patterns: &Patterns) {
-    map.retain(|key, _| patterns.matches(key));
-}
-
-/// The pod as `read` lets a guest see it.
-pub fn redact_pod(pod: &PodSandbox, read: &ReadGrants) -> PodSandbox {
-    let mut pod = pod.clone();
-    keep_matching(&mut pod.labels, &read.labels);
-    keep_matching(&mut pod.annotations, &read.annotations);
-    pod
-}
-
-/// The container as `read` lets a guest see it.
-pub fn redact_container(container: &Container, read: &ReadGrants) -> Container {
-    let mut c = container.clone();
-    keep_matching(&mut c.labels, &read.labels);
-    keep_matching(&mut c.annotations, &read.annotations);
-    if !read.env {
-        for entry in &mut c.env {
-            let name_len = entry.find('=').unwrap_or(entry.len());
-            entry.truncate(name_len);
-            entry.push('=');
-            entry.push_str(REDACTED);
-        }
+impl Visible for ReadGrants {
+    fn label(&self, key: &str) -> bool {
+        self.labels.matches(key)
     }
-    if !read.args {
-        c.args.clear();
+    fn annotation(&self, key: &str) -> bool {
+        self.annotations.matches(key)
     }
-    if !read.mounts {
-        c.mounts.clear();
+    fn env_values(&self) -> bool {
+        self.env
     }
-    if !read.hooks {
-        c.hooks.clear();
+    fn args(&self) -> bool {
+        self.args
     }
-    c
-}
-
-/// A merged adjustment (as validators see it) as `read` lets a guest see it.
-pub fn redact_adjustment(adjust: &ContainerAdjustment, read: &ReadGrants) -> ContainerAdjustment {
-    let mut a = adjust.clone();
-    keep_matching(&mut a.annotations, &read.annotations);
-    if !read.env {
-        for kv in &mut a.env {
-            kv.value = REDACTED.to_string();
-        }
+    fn mounts(&self) -> bool {
+        self.mounts
     }
-    if !read.args {
-        a.args.clear();
+    fn hooks(&self) -> bool {
+        self.hooks
     }
-    if !read.mounts {
-        a.mounts.clear();
-    }
-    if !read.hooks {
-        a.hooks.clear();
-    }
-    a
 }
 
 #[cfg(test)]
 mod tests {
+    use nri_proto::api::{Container, ContainerAdjustment, KeyValue};
+
     use super::*;
+    use crate::{
+        grants::model::Patterns,
+        runtime::convert::{adjustment_to_wit, container_to_wit},
+    };
 
     fn container() -> Container {
         Container {
@@ -94,7 +59,7 @@ mod tests {
 
     #[test]
     fn without_read_grants_secrets_are_gone() {
-        let seen = redact_container(&container(), &ReadGrants::default());
+        let seen = container_to_wit(&container(), &ReadGrants::default());
         assert_eq!(seen.env, ["DB_PASSWORD=", "PATH="]);
         assert!(seen.args.is_empty() && seen.mounts.is_empty() && seen.hooks.is_none());
         assert!(seen.labels.is_empty() && seen.annotations.is_empty());
@@ -110,12 +75,29 @@ mod tests {
             labels: Patterns::new(&["*"]).unwrap(),
             ..Default::default()
         };
-        let seen = redact_container(&container(), &read);
+        let seen = container_to_wit(&container(), &read);
         assert_eq!(seen.env, container().env);
         assert_eq!(seen.args.len(), 2);
-        let keys: Vec<&String> = seen.annotations.keys().collect();
+        let keys: Vec<&String> = seen.annotations.iter().map(|(k, _)| k).collect();
         assert_eq!(keys, ["ulimits.noderesource.dev/container.app"]);
         assert_eq!(seen.labels.len(), 1);
         assert!(seen.mounts.is_empty());
+    }
+
+    #[test]
+    fn a_merged_adjustment_is_shown_as_the_container_is() {
+        let adjust = ContainerAdjustment {
+            env: vec![KeyValue {
+                key: "TOKEN".into(),
+                value: "abc".into(),
+                ..Default::default()
+            }],
+            args: vec!["/bin/app".into()],
+            annotations: [("secret.io/key".to_string(), "x".to_string())].into(),
+            ..Default::default()
+        };
+        let seen = adjustment_to_wit(&adjust, &ReadGrants::default());
+        assert_eq!(seen.env, [("TOKEN".to_string(), String::new())]);
+        assert!(seen.args.is_empty() && seen.annotations.is_empty());
     }
 }

@@ -67,8 +67,21 @@ fn protos<W, P: From<W>>(items: Vec<W>) -> Vec<P> {
 
 /// A map as a key-sorted list of pairs.
 fn pairs<V: Clone, W>(map: &HashMap<String, V>, f: impl Fn(&V) -> W) -> Vec<(String, W)> {
-    let mut pairs: Vec<(String, W)> = map.iter().map(|(k, v)| (k.clone(), f(v))).collect();
-    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    pairs_where(map, |_| true, f)
+}
+
+/// The entries of `map` whose key passes `keep`, as a key-sorted list.
+fn pairs_where<V: Clone, W>(
+    map: &HashMap<String, V>,
+    keep: impl Fn(&str) -> bool,
+    f: impl Fn(&V) -> W,
+) -> Vec<(String, W)> {
+    let mut pairs: Vec<(String, W)> = map
+        .iter()
+        .filter(|(k, _)| keep(k))
+        .map(|(k, v)| (k.clone(), f(v)))
+        .collect();
+    pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     pairs
 }
 
@@ -82,6 +95,70 @@ fn string_map(map: &HashMap<String, String>) -> Vec<(String, String)> {
 
 fn string_pairs(list: Vec<(String, String)>) -> HashMap<String, String> {
     map(list, |v| v)
+}
+
+/// What of a pod, a container or an adjustment a guest is shown: the
+/// conversions that take one leave out the rest as they copy, so a
+/// guest's view costs one copy. The read grants are one; [`Everything`]
+/// shows all.
+pub trait Visible {
+    /// Whether the label `key` is shown.
+    fn label(&self, key: &str) -> bool;
+    /// Whether the annotation `key` is shown.
+    fn annotation(&self, key: &str) -> bool;
+    /// Whether environment values are shown (names always are).
+    fn env_values(&self) -> bool;
+    /// Whether arguments are shown.
+    fn args(&self) -> bool;
+    /// Whether mounts are shown.
+    fn mounts(&self) -> bool;
+    /// Whether OCI hooks are shown.
+    fn hooks(&self) -> bool;
+}
+
+/// Shows everything.
+pub struct Everything;
+
+impl Visible for Everything {
+    fn label(&self, _: &str) -> bool {
+        true
+    }
+    fn annotation(&self, _: &str) -> bool {
+        true
+    }
+    fn env_values(&self) -> bool {
+        true
+    }
+    fn args(&self) -> bool {
+        true
+    }
+    fn mounts(&self) -> bool {
+        true
+    }
+    fn hooks(&self) -> bool {
+        true
+    }
+}
+
+/// What replaces the value of an environment variable a guest is not
+/// shown: the name stays, so a guest can tell a variable is set.
+pub const HIDDEN_VALUE: &str = "";
+
+fn labels_shown(map: &HashMap<String, String>, shown: &impl Visible) -> Vec<(String, String)> {
+    pairs_where(map, |k| shown.label(k), String::clone)
+}
+
+fn annotations_shown(map: &HashMap<String, String>, shown: &impl Visible) -> Vec<(String, String)> {
+    pairs_where(map, |k| shown.annotation(k), String::clone)
+}
+
+/// `items` if `shown`, else nothing.
+fn list_if<P, W: for<'a> From<&'a P>>(shown: bool, items: &[P]) -> Vec<W> {
+    if shown {
+        list(items)
+    } else {
+        Vec::new()
+    }
 }
 
 macro_rules! enum_map {
@@ -265,18 +342,23 @@ fn from_flags<P: protobuf::Enum + Copy, F: Copy + std::ops::BitAnd<Output = F> +
 
 impl From<&api::PodSandbox> for wit::PodSandbox {
     fn from(p: &api::PodSandbox) -> Self {
-        wit::PodSandbox {
-            id: p.id.clone(),
-            name: p.name.clone(),
-            uid: p.uid.clone(),
-            namespace: p.namespace.clone(),
-            labels: string_map(&p.labels),
-            annotations: string_map(&p.annotations),
-            runtime_handler: p.runtime_handler.clone(),
-            linux: message(&p.linux),
-            pid: p.pid,
-            ips: p.ips.clone(),
-        }
+        pod_to_wit(p, &Everything)
+    }
+}
+
+/// The pod with what `shown` shows.
+pub fn pod_to_wit(p: &api::PodSandbox, shown: &impl Visible) -> wit::PodSandbox {
+    wit::PodSandbox {
+        id: p.id.clone(),
+        name: p.name.clone(),
+        uid: p.uid.clone(),
+        namespace: p.namespace.clone(),
+        labels: labels_shown(&p.labels, shown),
+        annotations: annotations_shown(&p.annotations, shown),
+        runtime_handler: p.runtime_handler.clone(),
+        linux: message(&p.linux),
+        pid: p.pid,
+        ips: p.ips.clone(),
     }
 }
 
@@ -329,30 +411,53 @@ impl From<wit::LinuxPodSandbox> for api::LinuxPodSandbox {
 
 impl From<&api::Container> for wit::Container {
     fn from(c: &api::Container) -> Self {
-        wit::Container {
-            id: c.id.clone(),
-            pod_sandbox_id: c.pod_sandbox_id.clone(),
-            name: c.name.clone(),
-            state: c.state.into(),
-            labels: string_map(&c.labels),
-            annotations: string_map(&c.annotations),
-            args: c.args.clone(),
-            env: c.env.clone(),
-            mounts: list(&c.mounts),
-            hooks: message(&c.hooks),
-            linux: message(&c.linux),
-            pid: c.pid,
-            rlimits: list(&c.rlimits),
-            created_at: c.created_at,
-            started_at: c.started_at,
-            finished_at: c.finished_at,
-            exit_code: c.exit_code,
-            status_reason: c.status_reason.clone(),
-            status_message: c.status_message.clone(),
-            cdi_devices: list(&c.CDI_devices),
-            user: message(&c.user),
-            image: message(&c.image),
-        }
+        container_to_wit(c, &Everything)
+    }
+}
+
+/// An entry `NAME=value` with the value hidden.
+fn env_name_only(entry: &str) -> String {
+    let name = entry.split_once('=').map_or(entry, |(name, _)| name);
+    format!("{name}={HIDDEN_VALUE}")
+}
+
+/// The container with what `shown` shows.
+pub fn container_to_wit(c: &api::Container, shown: &impl Visible) -> wit::Container {
+    wit::Container {
+        id: c.id.clone(),
+        pod_sandbox_id: c.pod_sandbox_id.clone(),
+        name: c.name.clone(),
+        state: c.state.into(),
+        labels: labels_shown(&c.labels, shown),
+        annotations: annotations_shown(&c.annotations, shown),
+        args: if shown.args() {
+            c.args.clone()
+        } else {
+            Vec::new()
+        },
+        env: if shown.env_values() {
+            c.env.clone()
+        } else {
+            c.env.iter().map(|e| env_name_only(e)).collect()
+        },
+        mounts: list_if(shown.mounts(), &c.mounts),
+        hooks: if shown.hooks() {
+            message(&c.hooks)
+        } else {
+            None
+        },
+        linux: message(&c.linux),
+        pid: c.pid,
+        rlimits: list(&c.rlimits),
+        created_at: c.created_at,
+        started_at: c.started_at,
+        finished_at: c.finished_at,
+        exit_code: c.exit_code,
+        status_reason: c.status_reason.clone(),
+        status_message: c.status_message.clone(),
+        cdi_devices: list(&c.CDI_devices),
+        user: message(&c.user),
+        image: message(&c.image),
     }
 }
 
@@ -989,20 +1094,37 @@ impl From<wit::LinuxRdt> for api::LinuxRdt {
 
 impl From<&api::ContainerAdjustment> for wit::ContainerAdjustment {
     fn from(a: &api::ContainerAdjustment) -> Self {
-        wit::ContainerAdjustment {
-            annotations: string_map(&a.annotations),
-            mounts: list(&a.mounts),
-            env: a
-                .env
-                .iter()
-                .map(|kv| (kv.key.clone(), kv.value.clone()))
-                .collect(),
-            hooks: message(&a.hooks),
-            linux: message(&a.linux),
-            rlimits: list(&a.rlimits),
-            cdi_devices: list(&a.CDI_devices),
-            args: a.args.clone(),
-        }
+        adjustment_to_wit(a, &Everything)
+    }
+}
+
+/// An adjustment (as validators see the merged one) with what `shown`
+/// shows.
+pub fn adjustment_to_wit(
+    a: &api::ContainerAdjustment,
+    shown: &impl Visible,
+) -> wit::ContainerAdjustment {
+    let value = |kv: &api::KeyValue| match shown.env_values() {
+        true => kv.value.clone(),
+        false => HIDDEN_VALUE.to_string(),
+    };
+    wit::ContainerAdjustment {
+        annotations: annotations_shown(&a.annotations, shown),
+        mounts: list_if(shown.mounts(), &a.mounts),
+        env: a.env.iter().map(|kv| (kv.key.clone(), value(kv))).collect(),
+        hooks: if shown.hooks() {
+            message(&a.hooks)
+        } else {
+            None
+        },
+        linux: message(&a.linux),
+        rlimits: list(&a.rlimits),
+        cdi_devices: list(&a.CDI_devices),
+        args: if shown.args() {
+            a.args.clone()
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -1199,22 +1321,23 @@ pub fn owners_from_wit(owners: Vec<wit::FieldOwners>) -> api::OwningPlugins {
 
 impl From<&api::ValidateContainerAdjustmentRequest> for wit::ValidateRequest {
     fn from(r: &api::ValidateContainerAdjustmentRequest) -> Self {
-        wit::ValidateRequest {
-            pod: r
-                .pod
-                .as_ref()
-                .map(Into::into)
-                .unwrap_or_else(|| (&api::PodSandbox::new()).into()),
-            container: r
-                .container
-                .as_ref()
-                .map(Into::into)
-                .unwrap_or_else(|| (&api::Container::new()).into()),
-            adjust: message(&r.adjust),
-            updates: list(&r.update),
-            owners: r.owners.as_ref().map(owners_to_wit).unwrap_or_default(),
-            plugins: list(&r.plugins),
-        }
+        validate_request_to_wit(r, &Everything)
+    }
+}
+
+/// A validation request with what `shown` shows of its pod, container and
+/// merged adjustment.
+pub fn validate_request_to_wit(
+    r: &api::ValidateContainerAdjustmentRequest,
+    shown: &impl Visible,
+) -> wit::ValidateRequest {
+    wit::ValidateRequest {
+        pod: pod_to_wit(r.pod.get_or_default(), shown),
+        container: container_to_wit(r.container.get_or_default(), shown),
+        adjust: r.adjust.as_ref().map(|a| adjustment_to_wit(a, shown)),
+        updates: list(&r.update),
+        owners: r.owners.as_ref().map(owners_to_wit).unwrap_or_default(),
+        plugins: list(&r.plugins),
     }
 }
 

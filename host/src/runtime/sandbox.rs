@@ -184,6 +184,11 @@ impl WasiView for GuestState {
 
 impl log::Host for GuestState {
     fn log(&mut self, level: log::Level, message: String) {
+        // A line the host's log filter drops costs no share of the rate
+        // limit, so a guest's debug lines never crowd out its warnings.
+        if !enabled(level) {
+            return;
+        }
         if !self.log.take(Instant::now()) {
             self.suppressed += 1;
             return;
@@ -200,6 +205,15 @@ impl log::Host for GuestState {
             log::Level::Warn => tracing::warn!(target: "guest", %guest, "{message}"),
             log::Level::Error => tracing::error!(target: "guest", %guest, "{message}"),
         }
+    }
+}
+
+fn enabled(level: log::Level) -> bool {
+    match level {
+        log::Level::Debug => tracing::enabled!(target: "guest", tracing::Level::DEBUG),
+        log::Level::Info => tracing::enabled!(target: "guest", tracing::Level::INFO),
+        log::Level::Warn => tracing::enabled!(target: "guest", tracing::Level::WARN),
+        log::Level::Error => tracing::enabled!(target: "guest", tracing::Level::ERROR),
     }
 }
 
