@@ -102,8 +102,9 @@ impl NriHandler for Echo {
 }
 
 /// `n` env-injector guests, each setting a variable of its own, or one
-/// ulimit-adjuster.
-fn guests(examples: &Path, n: usize) -> (TempDir, Dispatcher) {
+/// ulimit-adjuster, on the one engine of the process (as in the daemon:
+/// one engine, one epoch ticker).
+fn guests(engine: &WasmEngine, examples: &Path, n: usize) -> (TempDir, Dispatcher) {
     let dir = TempDir::new().unwrap();
     let mut config = String::new();
     if n == 1 {
@@ -126,10 +127,9 @@ fn guests(examples: &Path, n: usize) -> (TempDir, Dispatcher) {
         }
     }
     let config = Config::parse(&config).unwrap();
-    let engine = WasmEngine::new().unwrap();
     let cache = CompileCache::new(engine.engine(), None);
     let plugins = open_dir(dir.path()).unwrap();
-    let report = load_plugins(&engine, &cache, &plugins, dir.path(), |id| {
+    let report = load_plugins(engine, &cache, &plugins, dir.path(), |id| {
         config.guest(&id.name).sandbox()
     })
     .unwrap();
@@ -311,17 +311,21 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        // NRI_WASM_BENCH_GUESTS=1 runs one case beside the floor (for a
-        // profiler).
+        // NRI_WASM_BENCH_GUESTS=1 (or 0,10) runs only those cases beside
+        // the floor (for a profiler).
         let counts: Vec<usize> = match std::env::var("NRI_WASM_BENCH_GUESTS") {
-            Ok(n) => vec![n.parse().expect("a number of guests")],
+            Ok(list) => list
+                .split(',')
+                .map(|n| n.trim().parse().expect("numbers of guests"))
+                .collect(),
             Err(_) => vec![0, 1, 10, 50],
         };
+        let engine = WasmEngine::new().unwrap();
         let mut dirs = Vec::new();
         let floor = start(Arc::new(Echo)).await;
         let mut cases = vec![Measured::new("floor: bare ttrpc answer".into(), floor).await];
         for &n in &counts {
-            let (dir, dispatcher) = guests(&examples, n);
+            let (dir, dispatcher) = guests(&engine, &examples, n);
             dirs.push(dir);
             let what = match n {
                 0 => "nri-wasm, no guest".to_string(),

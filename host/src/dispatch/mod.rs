@@ -38,6 +38,7 @@ pub use slot::{Budget, GuestSlot, GuestStats, SlotError, StartContext};
 use crate::{
     config::{Config, FailurePolicy},
     grants::UpdateContext,
+    lane::Blocking,
     protocol::{HandlerError, Notification, NriHandler, RuntimeInfo},
     runtime::{bindings::types as wit, GuestFault, GuestId, GuestNotification, GuestPre},
 };
@@ -155,17 +156,34 @@ impl Dispatcher {
         self.inner.view.lock().expect("never poisoned").clone()
     }
 
-    /// Runs `f` with the dispatcher's state outside the async runtime:
-    /// guest code never runs on it (see [`lane`](crate::lane)).
+    /// Runs `f` with the dispatcher's state and the guests of this moment
+    /// as blocking work (see [`lane`](crate::lane)): guests that reach
+    /// WASI are called outside the async runtime, others right in the
+    /// handler's poll.
     async fn blocking<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Inner) -> Result<T, HandlerError> + Send + 'static,
+        f: impl FnOnce(&Inner, &[Arc<GuestSlot>]) -> Result<T, HandlerError> + Send + 'static,
     ) -> Result<T, HandlerError> {
         let inner = self.inner.clone();
-        crate::lane::run_blocking(move || f(&inner))
+        let guests = inner.guests();
+        let kind = if guests.iter().any(|g| g.pre().imports_wasi()) {
+            Blocking::EntersRuntime
+        } else {
+            Blocking::Plain
+        };
+        crate::lane::run_blocking(kind, move || f(&inner, &guests))
             .await
             .map_err(|e| HandlerError(format!("dispatch failed: {e}")))?
     }
+}
+
+/// What an event is about, for [`Inner::each_guest`].
+struct Subject<'a> {
+    event: Event,
+    /// Guests whose scope does not have the pod are not asked.
+    pod: Option<&'a PodSandbox>,
+    /// The container's or pod's id, for logs and metrics.
+    object: &'a str,
 }
 
 /// What [`Dispatcher::replace_guests`] changed, by guest id.
@@ -191,14 +209,6 @@ impl Inner {
         self.guests.read().expect("never poisoned").clone()
     }
 
-    fn subscribed(&self, event: Event) -> Vec<Arc<GuestSlot>> {
-        self.guests()
-            .iter()
-            .filter(|g| g.subscribed(event))
-            .cloned()
-            .collect()
-    }
-
     fn budget(&self) -> Budget {
         let timeout = self.runtime.lock().expect("never poisoned").1;
         Budget::new(timeout.mul_f64(BUDGET_SHARE))
@@ -222,16 +232,15 @@ impl Inner {
             .map(|c| c.pod_sandbox_id.clone())
     }
 
-    /// Asks every guest subscribed to `event` whose scope has `pod`, in
-    /// order, and hands each answer to `take`, which folds it into `state`
-    /// (what `ask` sees of the guests before). A guest that fails is
-    /// skipped or fails the event, by its policy; `take` fails the event
-    /// when answers cannot be merged.
+    /// Asks every one of `guests` subscribed to the event whose scope has
+    /// its pod, in order, and hands each answer to `take`, which folds it
+    /// into `state` (what `ask` sees of the guests before). A guest that
+    /// fails is skipped or fails the event, by its policy; `take` fails the
+    /// event when answers cannot be merged.
     fn each_guest<S>(
         &self,
-        event: Event,
-        pod: Option<&PodSandbox>,
-        object: &str,
+        guests: &[Arc<GuestSlot>],
+        subject: Subject<'_>,
         state: &mut S,
         mut ask: impl FnMut(&S, &GuestSlot, &StartContext<'_>, &Budget) -> Result<Answer, SlotError>,
         mut take: impl FnMut(&mut S, &GuestSlot, Answer) -> Result<(), HandlerError>,
@@ -243,7 +252,11 @@ impl Inner {
             view: &view,
         };
         let budget = self.budget();
-        for guest in self.subscribed(event).iter().filter(|g| g.in_scope(pod)) {
+        let Subject { event, pod, object } = subject;
+        let called = guests
+            .iter()
+            .filter(|g| g.subscribed(event) && g.in_scope(pod));
+        for guest in called {
             let outcome = self.observed(guest, event_name(event), object, || {
                 ask(state, guest, &start, &budget)
             });
@@ -285,6 +298,7 @@ impl Inner {
 
     fn create_container(
         &self,
+        guests: &[Arc<GuestSlot>],
         request: CreateContainerRequest,
     ) -> Result<CreateContainerResponse, HandlerError> {
         let pod = request.pod.into_option().unwrap_or_default();
@@ -301,9 +315,12 @@ impl Inner {
             Vec::new(),
         );
         self.each_guest(
-            Event::CREATE_CONTAINER,
-            Some(&pod),
-            &container.id,
+            guests,
+            Subject {
+                event: Event::CREATE_CONTAINER,
+                pod: Some(&pod),
+                object: &container.id,
+            },
             &mut answers,
             |(merge, _, _), guest, start, budget| {
                 let pod_wit = guest.pod_for_guest(&pod);
@@ -355,6 +372,7 @@ impl Inner {
 
     fn update_like(
         &self,
+        guests: &[Arc<GuestSlot>],
         event: Event,
         pod: &PodSandbox,
         container: &Container,
@@ -369,9 +387,12 @@ impl Inner {
         };
         let mut answers = (UpdateMerge::default(), Vec::new());
         self.each_guest(
-            event,
-            Some(pod),
-            &container.id,
+            guests,
+            Subject {
+                event,
+                pod: Some(pod),
+                object: &container.id,
+            },
             &mut answers,
             |_, guest, start, budget| {
                 let pod_wit = guest.pod_for_guest(pod);
@@ -403,13 +424,17 @@ impl Inner {
 
     fn validate(
         &self,
+        guests: &[Arc<GuestSlot>],
         request: &ValidateContainerAdjustmentRequest,
     ) -> Result<ValidateContainerAdjustmentResponse, HandlerError> {
         let mut rejection: Option<String> = None;
         let result = self.each_guest(
-            Event::VALIDATE_CONTAINER_ADJUSTMENT,
-            request.pod.as_ref(),
-            &request.container.id,
+            guests,
+            Subject {
+                event: Event::VALIDATE_CONTAINER_ADJUSTMENT,
+                pod: request.pod.as_ref(),
+                object: &request.container.id,
+            },
             &mut rejection,
             |_, guest, start, budget| {
                 let request_wit = guest.validation_for_guest(request);
@@ -440,7 +465,11 @@ impl Inner {
         })
     }
 
-    fn notify(&self, notification: &Notification) -> Result<(), HandlerError> {
+    fn notify(
+        &self,
+        guests: &[Arc<GuestSlot>],
+        notification: &Notification,
+    ) -> Result<(), HandlerError> {
         let event = notification.event();
         let empty = PodSandbox::new();
         let pod = notification.pod().unwrap_or(&empty);
@@ -460,9 +489,12 @@ impl Inner {
             .or_else(|| notification.pod().map(|p| p.id.clone()))
             .unwrap_or_default();
         self.each_guest(
-            event,
-            notification.pod(),
-            &object,
+            guests,
+            Subject {
+                event,
+                pod: notification.pod(),
+                object: &object,
+            },
             &mut (),
             |_, guest, start, budget| {
                 let pod = guest.pod_for_guest(pod);
@@ -481,7 +513,7 @@ impl Inner {
         )
     }
 
-    fn synchronize(&self) -> Result<Vec<ContainerUpdate>, HandlerError> {
+    fn synchronize(&self, guests: &[Arc<GuestSlot>]) -> Result<Vec<ContainerUpdate>, HandlerError> {
         let mut updates = UpdateMerge::default();
         let runtime = self.runtime_info();
         let view = || self.view_snapshot();
@@ -490,7 +522,7 @@ impl Inner {
             view: &view,
         };
         let budget = self.budget();
-        for guest in self.guests().iter() {
+        for guest in guests {
             let outcome = self.observed(guest, "Synchronize", "", || {
                 let updates = guest.resync(&start, &budget)?;
                 Ok(Answer {
@@ -603,14 +635,15 @@ impl NriHandler for Dispatcher {
             .lock()
             .expect("never poisoned")
             .synchronize(pods, containers);
-        self.blocking(|inner| inner.synchronize()).await
+        self.blocking(|inner, guests| inner.synchronize(guests))
+            .await
     }
 
     async fn create_container(
         &self,
         request: CreateContainerRequest,
     ) -> Result<CreateContainerResponse, HandlerError> {
-        self.blocking(move |inner| inner.create_container(request))
+        self.blocking(move |inner, guests| inner.create_container(guests, request))
             .await
     }
 
@@ -618,8 +651,9 @@ impl NriHandler for Dispatcher {
         &self,
         request: UpdateContainerRequest,
     ) -> Result<UpdateContainerResponse, HandlerError> {
-        self.blocking(move |inner| {
+        self.blocking(move |inner, guests| {
             let (update, evict) = inner.update_like(
+                guests,
                 Event::UPDATE_CONTAINER,
                 &request.pod,
                 &request.container,
@@ -638,8 +672,9 @@ impl NriHandler for Dispatcher {
         &self,
         request: StopContainerRequest,
     ) -> Result<StopContainerResponse, HandlerError> {
-        self.blocking(move |inner| {
+        self.blocking(move |inner, guests| {
             let (update, _evictions) = inner.update_like(
+                guests,
                 Event::STOP_CONTAINER,
                 &request.pod,
                 &request.container,
@@ -657,7 +692,8 @@ impl NriHandler for Dispatcher {
         &self,
         request: ValidateContainerAdjustmentRequest,
     ) -> Result<ValidateContainerAdjustmentResponse, HandlerError> {
-        self.blocking(move |inner| inner.validate(&request)).await
+        self.blocking(move |inner, guests| inner.validate(guests, &request))
+            .await
     }
 
     async fn notify(&self, notification: Notification) -> Result<(), HandlerError> {
@@ -666,7 +702,7 @@ impl NriHandler for Dispatcher {
             .lock()
             .expect("never poisoned")
             .apply(&notification);
-        self.blocking(move |inner| inner.notify(&notification))
+        self.blocking(move |inner, guests| inner.notify(guests, &notification))
             .await
     }
 }

@@ -138,6 +138,10 @@ struct ExportIndices {
 }
 
 /// Events each interface delivers.
+/// The package of the interfaces the host defines (`log`, and those a
+/// guest exports); any other import is WASI's.
+const HOST_PACKAGE: &str = "nri:plugin/";
+
 const POD_EVENTS: [Event; 5] = [
     Event::RUN_POD_SANDBOX,
     Event::UPDATE_POD_SANDBOX,
@@ -211,6 +215,7 @@ pub struct GuestPre {
     exports: ExportIndices,
     limits: GuestLimits,
     wasi: WasiAccess,
+    imports_wasi: bool,
 }
 
 impl GuestPre {
@@ -227,6 +232,10 @@ impl GuestPre {
             .instantiate_pre(component)
             .map_err(LinkError::Imports)?;
         let exports = ExportIndices::find(&pre);
+        let imports_wasi = component
+            .component_type()
+            .imports(engine.engine())
+            .any(|(name, _)| !name.starts_with(HOST_PACKAGE));
         if exports.handled().is_empty() {
             return Err(if exports.lifecycle.is_some() {
                 LinkError::OnlyLifecycle
@@ -242,7 +251,15 @@ impl GuestPre {
             exports,
             limits: sandbox.limits,
             wasi: sandbox.wasi.unwrap_or_default(),
+            imports_wasi,
         })
+    }
+
+    /// Whether it imports anything beside the host's own interfaces (that
+    /// is, WASI), whose synchronous bindings block on an async runtime of
+    /// their own: such a guest must be called outside any async runtime.
+    pub fn imports_wasi(&self) -> bool {
+        self.imports_wasi
     }
 
     /// `NN-name`.

@@ -206,6 +206,10 @@ impl log::Host for GuestState {
             log::Level::Error => tracing::error!(target: "guest", %guest, "{message}"),
         }
     }
+
+    fn enabled(&mut self, level: log::Level) -> bool {
+        enabled(level)
+    }
 }
 
 fn enabled(level: log::Level) -> bool {

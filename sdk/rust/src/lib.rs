@@ -53,6 +53,12 @@ pub fn log(level: Level, message: &str) {
     bindings::nri::plugin::log::log(level, message);
 }
 
+/// Whether lines of `level` reach the host's log: check it before
+/// building a costly line.
+pub fn log_enabled(level: Level) -> bool {
+    bindings::nri::plugin::log::enabled(level)
+}
+
 /// How a plugin starts. It is created by `configure`, once per instance:
 /// at start, and again if the host had to rebuild the instance (after a
 /// trap or a missed deadline), followed by `synchronize`.

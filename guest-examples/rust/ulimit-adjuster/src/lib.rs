@@ -14,9 +14,12 @@
 //! The older key prefix `ulimits.nri.containerd.io` is read too.
 
 use nri_wasm_sdk::{
-    export, log, Adjuster, Adjustment, Container, Level, Plugin, PodExt, PodSandbox, RuntimeInfo,
+    export, log, log_enabled, Adjuster, Adjustment, Container, Level, Plugin, PodExt, PodSandbox,
+    RuntimeInfo,
 };
 use serde::Deserialize;
+
+mod block;
 
 const KEYS: [&str; 2] = ["ulimits.noderesource.dev", "ulimits.nri.containerd.io"];
 const PREFIX: &str = "RLIMIT_";
@@ -41,7 +44,7 @@ const KNOWN: [&str; 16] = [
 ];
 
 /// One rlimit of an annotation.
-#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Ulimit {
     #[serde(rename = "type")]
@@ -58,18 +61,28 @@ pub fn annotation<'a>(pod: &'a PodSandbox, name: &str) -> Option<&'a str> {
         .find_map(|key| pod.annotation(&format!("{key}/container.{name}")))
 }
 
+/// Whether `kind` names a Linux rlimit (any case, `RLIMIT_` optional).
+fn is_known(kind: &str) -> bool {
+    let upper = kind.to_ascii_uppercase();
+    KNOWN.contains(&upper.strip_prefix(PREFIX).unwrap_or(&upper))
+}
+
 /// Parses an annotation into `(RLIMIT_NAME, soft, hard)` entries.
 pub fn parse(value: &str) -> Result<Vec<(String, u64, u64)>, String> {
-    let ulimits: Vec<Ulimit> =
-        serde_norway::from_str(value).map_err(|e| format!("invalid ulimit annotation: {e}"))?;
+    let ulimits: Vec<Ulimit> = match block::read(value) {
+        Some(ulimits) => ulimits,
+        None => {
+            serde_norway::from_str(value).map_err(|e| format!("invalid ulimit annotation: {e}"))?
+        }
+    };
     ulimits
         .into_iter()
         .map(|u| {
-            let upper = u.kind.to_ascii_uppercase();
-            let bare = upper.strip_prefix(PREFIX).unwrap_or(&upper);
-            if !KNOWN.contains(&bare) {
+            if !is_known(&u.kind) {
                 return Err(format!("unknown rlimit type {:?}", u.kind));
             }
+            let upper = u.kind.to_ascii_uppercase();
+            let bare = upper.strip_prefix(PREFIX).unwrap_or(&upper);
             if u.soft > u.hard {
                 return Err(format!(
                     "{PREFIX}{bare}: soft limit {} above hard limit {}",
@@ -100,10 +113,12 @@ impl Adjuster for UlimitAdjuster {
         };
         let ulimits =
             parse(value).map_err(|e| format!("pod {}/{}: {e}", pod.namespace, pod.name))?;
-        log(
-            Level::Debug,
-            &format!("container {}: rlimits {ulimits:?}", container.name),
-        );
+        if log_enabled(Level::Debug) {
+            log(
+                Level::Debug,
+                &format!("container {}: rlimits {ulimits:?}", container.name),
+            );
+        }
         Ok(ulimits
             .iter()
             .fold(Adjustment::new(), |a, (kind, soft, hard)| {
