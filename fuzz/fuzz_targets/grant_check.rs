@@ -13,7 +13,7 @@ use nri_proto::{
 };
 use nri_wasm::{
     config::Config,
-    grants::{check_answer, Grants, UpdateContext},
+    grants::{check_answer, Grants, Targets},
 };
 use nri_wasm_fuzz::payload;
 use protobuf::{
@@ -68,10 +68,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let pod_of = |id: &str| id.len().is_multiple_of(2).then(|| "p".to_string());
-    let context = UpdateContext {
-        container_id: "c",
-        pod_id: "p",
-        pod_of: &pod_of,
+    let context = Targets {
+        own: None,
+        pod_id: Some("p"),
+        visible_pod_of: &pod_of,
     };
     let adjust = answer.adjust.as_ref();
     let check =
@@ -79,7 +79,8 @@ fuzz_target!(|data: &[u8]| {
 
     if check(&Grants::default()).is_empty() {
         if let Some(adjust) = adjust {
-            if let Ok(mut merge) = AdjustmentMerge::new(container()).apply("fuzz", adjust) {
+            let mut merge = AdjustmentMerge::new(container());
+            if merge.apply("fuzz", adjust).is_ok() {
                 prune_empty(&mut merge.container);
                 assert_eq!(
                     merge.container,

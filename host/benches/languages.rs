@@ -8,13 +8,14 @@
 
 use std::{
     path::{Path, PathBuf},
+    sync::Mutex,
     time::{Duration, Instant},
 };
 
 use nri_proto::api::{self, Event};
 use nri_wasm::{
     config::Config,
-    dispatch::{Budget, GuestSlot, StartContext},
+    dispatch::{Budget, GuestSlot, NodeView, StartContext},
     runtime::{
         bindings::types as wit,
         loader::{load_file, open_cache_dir, open_dir, parse_file_name},
@@ -109,38 +110,49 @@ fn per_call(guest: GuestPre, config: &Config) -> (&'static str, Duration) {
         nri_version: "v0.12.0".into(),
         request_timeout_ms: 2000,
     };
-    let view = || (Vec::new(), Vec::new());
+    let node = Mutex::new(NodeView::default());
     let start = StartContext {
         runtime: &runtime,
-        view: &view,
+        node: &node,
     };
+    let events_loop = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let (pod, container) = sample();
     let pod_wit = slot.pod_for_guest(&pod);
     let container_wit = slot.container_for_guest(&container);
-    let validation = slot.validation_for_guest(&api::ValidateContainerAdjustmentRequest {
-        pod: Some(pod.clone()).into(),
-        container: Some(container.clone()).into(),
-        ..Default::default()
-    });
+    let validation = slot.validation_for_guest(
+        &api::ValidateContainerAdjustmentRequest {
+            pod: Some(pod.clone()).into(),
+            container: Some(container.clone()).into(),
+            ..Default::default()
+        },
+        &|_| true,
+    );
     let call = |_: usize| {
-        let budget = Budget::new(Duration::from_secs(2));
-        if events.contains(Event::CREATE_CONTAINER) {
-            slot.call(&start, &budget, |g, d| {
-                g.create_container(d, &pod_wit, &container_wit)
-            })
-            .map(drop)
-        } else if events.contains(Event::VALIDATE_CONTAINER_ADJUSTMENT) {
-            slot.call(&start, &budget, |g, d| g.validate(d, &validation))
-                .map(drop)
-                .or_else(|e| match e {
+        events_loop.block_on(async {
+            let budget = Budget::new(Duration::from_secs(2));
+            let mut call = slot.begin(&start, &budget).await?;
+            let deadline = call.deadline();
+            let instance = call.instance();
+            if events.contains(Event::CREATE_CONTAINER) {
+                let result = instance
+                    .create_container(deadline, &pod_wit, &container_wit)
+                    .await;
+                call.finish(result).map(drop)
+            } else if events.contains(Event::VALIDATE_CONTAINER_ADJUSTMENT) {
+                let result = instance.validate(deadline, &validation).await;
+                call.finish(result).or_else(|e| match e {
                     nri_wasm::dispatch::SlotError::Failed(_) => Ok(()),
                     other => Err(other),
                 })
-        } else {
-            slot.call(&start, &budget, |g, d| {
-                g.notify(d, GuestNotification::Pod(Event::RUN_POD_SANDBOX, &pod_wit))
-            })
-        }
+            } else {
+                let pod_event = GuestNotification::Pod(Event::RUN_POD_SANDBOX, &pod_wit);
+                let result = instance.notify(deadline, pod_event).await;
+                call.finish(result)
+            }
+        })
     };
     call(0).unwrap();
     let started = Instant::now();
@@ -158,10 +170,14 @@ fn per_call(guest: GuestPre, config: &Config) -> (&'static str, Duration) {
 }
 
 fn instantiate(guest: &GuestPre) -> Duration {
+    let events_loop = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let samples = (0..INSTANCES)
         .map(|_| {
             let started = Instant::now();
-            drop(guest.instantiate().unwrap());
+            drop(events_loop.block_on(guest.instantiate()).unwrap());
             started.elapsed()
         })
         .collect();

@@ -78,14 +78,24 @@ fn main() {
             nri_version: "v0.12.0".into(),
             request_timeout_ms: 2000,
         };
+        let events = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let before = rss_kib();
         let instances: Vec<_> = loaded
             .iter()
             .map(|g| {
-                let mut instance = g.instantiate().unwrap();
-                let deadline = std::time::Duration::from_secs(1);
-                instance.configure(deadline, "", &runtime).unwrap().ok();
-                instance
+                events.block_on(async {
+                    let mut instance = g.instantiate().await.unwrap();
+                    let deadline = std::time::Duration::from_secs(1);
+                    instance
+                        .configure(deadline, "", &runtime)
+                        .await
+                        .unwrap()
+                        .ok();
+                    instance
+                })
             })
             .collect();
         let per_instance = (rss_kib() - before) / guests as u64;

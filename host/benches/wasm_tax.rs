@@ -12,13 +12,14 @@ mod common;
 
 use std::{
     hint::black_box,
+    sync::Mutex,
     time::{Duration, Instant},
 };
 
 use nri_proto::api::{self, ContainerAdjustment, CreateContainerRequest, POSIXRlimit};
 use nri_wasm::{
     config::Config,
-    dispatch::{Budget, Dispatcher, GuestSlot, StartContext},
+    dispatch::{Budget, Dispatcher, GuestSlot, NodeView, StartContext},
     protocol::NriHandler,
     runtime::{
         bindings::types as wit,
@@ -132,35 +133,47 @@ fn main() {
         nri_version: "v0.12.0".into(),
         request_timeout_ms: 2000,
     };
-    let view = || (Vec::new(), Vec::new());
+    let node = Mutex::new(NodeView::default());
     let start = StartContext {
         runtime: &runtime_info,
-        view: &view,
+        node: &node,
     };
     let pod_wit = slot.pod_for_guest(&request.pod);
     let container_wit = slot.container_for_guest(&request.container);
+    // As the NRI connection runs guests: on its single-threaded runtime.
+    let events = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let guest_call = || {
-        let reply = slot
-            .call(&start, &Budget::new(Duration::from_secs(2)), |g, d| {
-                g.create_container(d, &pod_wit, &container_wit)
+        let reply = events
+            .block_on(async {
+                let budget = Budget::new(Duration::from_secs(2));
+                let mut call = slot.begin(&start, &budget).await?;
+                let deadline = call.deadline();
+                let result = call
+                    .instance()
+                    .create_container(deadline, &pod_wit, &container_wit)
+                    .await;
+                call.finish(result)
             })
             .unwrap();
         assert_eq!(reply.adjust.map(|a| a.rlimits.len()), Some(2));
     };
 
     let dispatcher = Dispatcher::new(vec![pre], &config);
-    let events = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
     let dispatch = || {
-        let reply = nri_wasm::lane::block_on(&events, dispatcher.create_container(request.clone()))
+        let reply = events
+            .block_on(dispatcher.create_container(request.clone()))
             .unwrap();
         assert_eq!(*reply.adjust, expected);
     };
     let empty = Dispatcher::new(Vec::new(), &config);
     let dispatch_empty = || {
         black_box(
-            nri_wasm::lane::block_on(&events, empty.create_container(request.clone())).unwrap(),
+            events
+                .block_on(empty.create_container(request.clone()))
+                .unwrap(),
         );
     };
 

@@ -15,7 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod dispatch;
 pub mod grants;
-pub mod lane;
+
 pub mod metrics;
 pub mod observe;
 pub mod plugins;
@@ -24,3 +24,4 @@ pub mod runtime;
 pub mod status;
 #[cfg(test)]
 mod test_support;
+pub mod untrusted;

@@ -260,7 +260,9 @@ fn load_trusted_config(file: &Path) -> anyhow::Result<Config> {
 
 /// The compile cache holds machine code the daemon runs: a directory
 /// others can write to is not used.
-fn open_trusted_cache(path: &Path) -> Option<cap_std::fs::Dir> {
+/// The compile cache directory at `path`, created if needed, unless it
+/// cannot be opened or others can write it (logged either way).
+pub fn open_trusted_cache(path: &Path) -> Option<cap_std::fs::Dir> {
     let dir = open_cache_dir(path)
         .map_err(|err| tracing::warn!(dir = %path.display(), error = %err, "no compile cache; guests are compiled at every start"))
         .ok()?;

@@ -69,61 +69,86 @@ fn check(
     }
 }
 
-impl Owners {
-    /// Claims a simple field for `plugin`.
-    pub fn claim(&mut self, field: Field, plugin: &str) -> Result<(), Conflict> {
-        self.set_simple(field, plugin, false)
-    }
+/// One field or entry an answer sets or removes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimOf<'a> {
+    /// The field.
+    pub field: Field,
+    /// The entry of a compound field; `None` for a simple field.
+    pub key: Option<&'a str>,
+    /// Whether the answer removes it.
+    pub removed: bool,
+}
 
-    /// Claims the removal of a simple field for `plugin`.
-    pub fn clear(&mut self, field: Field, plugin: &str) -> Result<(), Conflict> {
-        self.set_simple(field, plugin, true)
-    }
-
-    fn set_simple(&mut self, field: Field, plugin: &str, removed: bool) -> Result<(), Conflict> {
-        check(self.simple.get(&field), plugin, field, None)?;
-        self.simple.insert(
+impl<'a> ClaimOf<'a> {
+    fn set(field: Field) -> Self {
+        ClaimOf {
             field,
-            Claim {
+            key: None,
+            removed: false,
+        }
+    }
+
+    fn keyed(field: Field, key: &'a str) -> Self {
+        ClaimOf {
+            field,
+            key: Some(key),
+            removed: false,
+        }
+    }
+
+    fn entry(field: Field, marked: &'a str) -> Self {
+        let (key, removed) = split_marker(marked);
+        ClaimOf {
+            field,
+            key: Some(key),
+            removed,
+        }
+    }
+}
+
+/// What an answer claims: its fields and entries, and whether it adds OCI
+/// hooks (which are never owned).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Claims<'a> {
+    /// Fields and entries.
+    pub fields: Vec<ClaimOf<'a>>,
+    /// Whether it adds hooks.
+    pub hooks: bool,
+}
+
+impl Owners {
+    /// The first claim of `claims` that another plugin owns already.
+    pub fn conflict(&self, plugin: &str, claims: &Claims<'_>) -> Option<Conflict> {
+        claims.fields.iter().find_map(|c| {
+            let existing = match c.key {
+                None => self.simple.get(&c.field),
+                Some(key) => self.compound.get(&(c.field, key.to_string())),
+            };
+            check(existing, plugin, c.field, c.key).err()
+        })
+    }
+
+    /// Records `claims` for `plugin`; fails, recording nothing, if another
+    /// plugin owns any of them.
+    pub fn claim_all(&mut self, plugin: &str, claims: &Claims<'_>) -> Result<(), Conflict> {
+        if let Some(conflict) = self.conflict(plugin, claims) {
+            return Err(conflict);
+        }
+        for c in &claims.fields {
+            let claim = Claim {
                 plugin: plugin.to_string(),
-                removed,
-            },
-        );
+                removed: c.removed,
+            };
+            match c.key {
+                None => self.simple.insert(c.field, claim),
+                Some(key) => self.compound.insert((c.field, key.to_string()), claim),
+            };
+        }
+        if claims.hooks {
+            self.hooks.push(plugin.to_string());
+        }
         Ok(())
-    }
-
-    /// Claims one entry of a compound field for `plugin`.
-    pub fn claim_entry(&mut self, field: Field, key: &str, plugin: &str) -> Result<(), Conflict> {
-        self.set_entry(field, key, plugin, false)
-    }
-
-    /// Claims the removal of one entry of a compound field for `plugin`.
-    pub fn clear_entry(&mut self, field: Field, key: &str, plugin: &str) -> Result<(), Conflict> {
-        self.set_entry(field, key, plugin, true)
-    }
-
-    fn set_entry(
-        &mut self,
-        field: Field,
-        key: &str,
-        plugin: &str,
-        removed: bool,
-    ) -> Result<(), Conflict> {
-        let slot = (field, key.to_string());
-        check(self.compound.get(&slot), plugin, field, Some(key))?;
-        self.compound.insert(
-            slot,
-            Claim {
-                plugin: plugin.to_string(),
-                removed,
-            },
-        );
-        Ok(())
-    }
-
-    /// Records that `plugin` added OCI hooks; hooks never conflict.
-    pub fn add_hooks(&mut self, plugin: &str) {
-        self.hooks.push(plugin.to_string());
     }
 
     /// The owner of a simple field.
@@ -182,6 +207,122 @@ pub fn owning_plugins<'a>(
     owning
 }
 
+/// Every field and entry `adjust` sets or removes: NRI's ownership rules,
+/// in one place. Compound entries come in key order, so that the conflict
+/// reported first does not depend on a map's order.
+pub fn adjustment_claims(adjust: &ContainerAdjustment) -> Claims<'_> {
+    let mut fields = Vec::new();
+    fields.extend(entries(
+        Field::Annotations,
+        sorted_keys(&adjust.annotations),
+    ));
+    fields.extend(entries(
+        Field::Mounts,
+        adjust.mounts.iter().map(|m| m.destination.as_str()),
+    ));
+    fields.extend(entries(
+        Field::Env,
+        adjust.env.iter().map(|kv| kv.key.as_str()),
+    ));
+    fields.extend(
+        adjust
+            .CDI_devices
+            .iter()
+            .map(|d| ClaimOf::keyed(Field::CdiDevices, &d.name)),
+    );
+    fields.extend(
+        adjust
+            .rlimits
+            .iter()
+            .map(|r| ClaimOf::keyed(Field::Rlimits, &r.type_)),
+    );
+    if !adjust.args.is_empty() {
+        fields.push(ClaimOf::set(Field::Args));
+    }
+    if let Some(linux) = adjust.linux.as_ref() {
+        linux_claims(linux, &mut fields);
+    }
+    let hooks = adjust.hooks.as_ref().is_some_and(|h| hook_count(h) > 0);
+    Claims { fields, hooks }
+}
+
+/// Claims of the entries `keys` (removal markers split off).
+fn entries<'a>(
+    field: Field,
+    keys: impl IntoIterator<Item = &'a str>,
+) -> impl Iterator<Item = ClaimOf<'a>> {
+    keys.into_iter().map(move |k| ClaimOf::entry(field, k))
+}
+
+fn linux_claims<'a>(linux: &'a LinuxContainerAdjustment, fields: &mut Vec<ClaimOf<'a>>) {
+    fields.extend(entries(
+        Field::Devices,
+        linux.devices.iter().map(|d| d.path.as_str()),
+    ));
+    if let Some(resources) = linux.resources.as_ref() {
+        fields.extend(resource_claims(resources));
+    }
+    let simple = [
+        (Field::CgroupsPath, !linux.cgroups_path.is_empty()),
+        (Field::OomScoreAdj, linux.oom_score_adj.is_some()),
+        (Field::IoPriority, linux.io_priority.is_some()),
+        (Field::SeccompPolicy, linux.seccomp_policy.is_some()),
+        (Field::LinuxSched, linux.scheduler.is_some()),
+        (Field::MemoryPolicy, linux.memory_policy.is_some()),
+    ];
+    fields.extend(
+        simple
+            .into_iter()
+            .filter(|f| f.1)
+            .map(|f| ClaimOf::set(f.0)),
+    );
+    fields.extend(entries(
+        Field::Namespace,
+        linux.namespaces.iter().map(|n| n.type_.as_str()),
+    ));
+    fields.extend(entries(Field::Sysctl, sorted_keys(&linux.sysctl)));
+    fields.extend(entries(
+        Field::LinuxNetDevices,
+        sorted_keys(&linux.net_devices),
+    ));
+    if let Some(rdt) = linux.rdt.as_ref() {
+        let rdt_fields = [
+            (Field::RdtClosID, rdt.clos_id.is_some()),
+            (Field::RdtSchemata, rdt.schemata.is_some()),
+            (Field::RdtEnableMonitoring, rdt.enable_monitoring.is_some()),
+        ];
+        for (field, set) in rdt_fields {
+            if rdt.remove {
+                fields.push(ClaimOf {
+                    field,
+                    key: None,
+                    removed: true,
+                });
+            } else if set {
+                fields.push(ClaimOf::set(field));
+            }
+        }
+    }
+}
+
+/// Every resource knob `resources` sets.
+pub fn resource_claims(resources: &LinuxResources) -> impl Iterator<Item = ClaimOf<'_>> {
+    resource_fields_set(resources)
+        .into_iter()
+        .map(ClaimOf::set)
+        .chain(
+            resources
+                .hugepage_limits
+                .iter()
+                .map(|l| ClaimOf::keyed(Field::HugepageLimits, &l.page_size)),
+        )
+        .chain(
+            sorted_keys(&resources.unified)
+                .into_iter()
+                .map(|k| ClaimOf::keyed(Field::CgroupsUnified, k)),
+        )
+}
+
 /// Combines the adjustments of several plugins to one container being
 /// created, in call order.
 #[derive(Clone, Debug, Default)]
@@ -203,47 +344,41 @@ impl AdjustmentMerge {
         }
     }
 
-    /// Applies `plugin`'s adjustment. A conflict ends the merge: it is
-    /// consumed, so nothing half-applied can reach the runtime and nothing
-    /// needs undoing.
-    pub fn apply(mut self, plugin: &str, adjust: &ContainerAdjustment) -> Result<Self, Conflict> {
-        self.apply_in_place(plugin, adjust)?;
-        Ok(self)
+    /// Whether `plugin`'s adjustment would conflict with the plugins
+    /// before it.
+    pub fn conflict(&self, plugin: &str, adjust: &ContainerAdjustment) -> Option<Conflict> {
+        self.owners.conflict(plugin, &adjustment_claims(adjust))
     }
 
-    fn apply_in_place(
-        &mut self,
-        plugin: &str,
-        adjust: &ContainerAdjustment,
-    ) -> Result<(), Conflict> {
-        self.annotations(plugin, adjust)?;
-        self.mounts(plugin, adjust)?;
-        self.env(plugin, adjust)?;
-        self.hooks(plugin, adjust);
-        self.cdi_devices(plugin, adjust)?;
-        self.rlimits(plugin, adjust)?;
+    /// Applies `plugin`'s adjustment. On a conflict nothing of it is
+    /// applied.
+    pub fn apply(&mut self, plugin: &str, adjust: &ContainerAdjustment) -> Result<(), Conflict> {
+        self.owners.claim_all(plugin, &adjustment_claims(adjust))?;
+        self.annotations(adjust);
+        self.mounts(adjust);
+        self.env(adjust);
+        self.hooks(adjust);
+        self.cdi_devices(adjust);
+        self.rlimits(adjust);
         if !adjust.args.is_empty() {
-            self.owners.claim(Field::Args, plugin)?;
             self.container.args = adjust.args.clone();
             self.merged.args = adjust.args.clone();
         }
         if let Some(linux) = adjust.linux.as_ref() {
-            self.linux(plugin, linux)?;
+            self.linux(linux);
         }
         Ok(())
     }
 
-    fn annotations(&mut self, plugin: &str, adjust: &ContainerAdjustment) -> Result<(), Conflict> {
+    fn annotations(&mut self, adjust: &ContainerAdjustment) {
         for (key, value) in sorted(&adjust.annotations) {
             match key.strip_prefix(REMOVAL_MARKER) {
                 Some(name) => {
-                    self.owners.clear_entry(Field::Annotations, name, plugin)?;
                     self.container.annotations.remove(name);
                     self.merged.annotations.remove(name);
                     self.merged.annotations.insert(key.clone(), String::new());
                 }
                 None => {
-                    self.owners.claim_entry(Field::Annotations, key, plugin)?;
                     self.container
                         .annotations
                         .insert(key.clone(), value.clone());
@@ -254,17 +389,11 @@ impl AdjustmentMerge {
                 }
             }
         }
-        Ok(())
     }
 
-    fn mounts(&mut self, plugin: &str, adjust: &ContainerAdjustment) -> Result<(), Conflict> {
+    fn mounts(&mut self, adjust: &ContainerAdjustment) {
         for mount in &adjust.mounts {
             let (dest, removal) = split_marker(&mount.destination);
-            if removal {
-                self.owners.clear_entry(Field::Mounts, dest, plugin)?;
-            } else {
-                self.owners.claim_entry(Field::Mounts, dest, plugin)?;
-            }
             self.container.mounts.retain(|m| m.destination != dest);
             self.merged
                 .mounts
@@ -274,17 +403,11 @@ impl AdjustmentMerge {
             }
             self.merged.mounts.push(mount.clone());
         }
-        Ok(())
     }
 
-    fn env(&mut self, plugin: &str, adjust: &ContainerAdjustment) -> Result<(), Conflict> {
+    fn env(&mut self, adjust: &ContainerAdjustment) {
         for kv in &adjust.env {
             let (name, removal) = split_marker(&kv.key);
-            if removal {
-                self.owners.clear_entry(Field::Env, name, plugin)?;
-            } else {
-                self.owners.claim_entry(Field::Env, name, plugin)?;
-            }
             let prefix = format!("{name}=");
             self.container
                 .env
@@ -295,25 +418,21 @@ impl AdjustmentMerge {
             }
             self.merged.env.push(kv.clone());
         }
-        Ok(())
     }
 
-    fn hooks(&mut self, plugin: &str, adjust: &ContainerAdjustment) {
+    fn hooks(&mut self, adjust: &ContainerAdjustment) {
         let Some(hooks) = adjust.hooks.as_ref() else {
             return;
         };
         if hook_count(hooks) == 0 {
             return;
         }
-        self.owners.add_hooks(plugin);
         append_hooks(self.container.hooks.mut_or_insert_default(), hooks);
         append_hooks(self.merged.hooks.mut_or_insert_default(), hooks);
     }
 
-    fn cdi_devices(&mut self, plugin: &str, adjust: &ContainerAdjustment) -> Result<(), Conflict> {
+    fn cdi_devices(&mut self, adjust: &ContainerAdjustment) {
         for device in &adjust.CDI_devices {
-            self.owners
-                .claim_entry(Field::CdiDevices, &device.name, plugin)?;
             if !self
                 .container
                 .CDI_devices
@@ -325,33 +444,23 @@ impl AdjustmentMerge {
             self.merged.CDI_devices.retain(|d| d.name != device.name);
             self.merged.CDI_devices.push(device.clone());
         }
-        Ok(())
     }
 
-    fn rlimits(&mut self, plugin: &str, adjust: &ContainerAdjustment) -> Result<(), Conflict> {
+    fn rlimits(&mut self, adjust: &ContainerAdjustment) {
         for rlimit in &adjust.rlimits {
-            self.owners
-                .claim_entry(Field::Rlimits, &rlimit.type_, plugin)?;
             self.container.rlimits.retain(|r| r.type_ != rlimit.type_);
             self.container.rlimits.push(rlimit.clone());
             self.merged.rlimits.retain(|r| r.type_ != rlimit.type_);
             self.merged.rlimits.push(rlimit.clone());
         }
-        Ok(())
     }
 
-    fn linux(&mut self, plugin: &str, adjust: &LinuxContainerAdjustment) -> Result<(), Conflict> {
-        let owners = &mut self.owners;
+    fn linux(&mut self, adjust: &LinuxContainerAdjustment) {
         let container = self.container.linux.mut_or_insert_default();
         let merged = self.merged.linux.mut_or_insert_default();
 
         for device in &adjust.devices {
             let (path, removal) = split_marker(&device.path);
-            if removal {
-                owners.clear_entry(Field::Devices, path, plugin)?;
-            } else {
-                owners.claim_entry(Field::Devices, path, plugin)?;
-            }
             container.devices.retain(|d| d.path != path);
             merged.devices.retain(|d| split_marker(&d.path).0 != path);
             if !removal {
@@ -360,58 +469,38 @@ impl AdjustmentMerge {
             merged.devices.push(device.clone());
         }
         if let Some(resources) = adjust.resources.as_ref() {
-            claim_resources(owners, plugin, resources)?;
             merge_resources(container.resources.mut_or_insert_default(), resources);
             merge_resources(merged.resources.mut_or_insert_default(), resources);
         }
         if !adjust.cgroups_path.is_empty() {
-            owners.claim(Field::CgroupsPath, plugin)?;
             container.cgroups_path = adjust.cgroups_path.clone();
             merged.cgroups_path = adjust.cgroups_path.clone();
         }
         set_simple(
-            owners,
-            plugin,
-            Field::OomScoreAdj,
             &adjust.oom_score_adj,
             &mut container.oom_score_adj,
             &mut merged.oom_score_adj,
-        )?;
+        );
         set_simple(
-            owners,
-            plugin,
-            Field::IoPriority,
             &adjust.io_priority,
             &mut container.io_priority,
             &mut merged.io_priority,
-        )?;
+        );
         set_simple(
-            owners,
-            plugin,
-            Field::SeccompPolicy,
             &adjust.seccomp_policy,
             &mut container.seccomp_policy,
             &mut merged.seccomp_policy,
-        )?;
+        );
         set_simple(
-            owners,
-            plugin,
-            Field::LinuxSched,
             &adjust.scheduler,
             &mut container.scheduler,
             &mut merged.scheduler,
-        )?;
+        );
         if adjust.memory_policy.is_some() {
-            owners.claim(Field::MemoryPolicy, plugin)?;
             merged.memory_policy = adjust.memory_policy.clone();
         }
         for ns in &adjust.namespaces {
             let (kind, removal) = split_marker(&ns.type_);
-            if removal {
-                owners.clear_entry(Field::Namespace, kind, plugin)?;
-            } else {
-                owners.claim_entry(Field::Namespace, kind, plugin)?;
-            }
             container.namespaces.retain(|n| n.type_ != kind);
             merged
                 .namespaces
@@ -424,10 +513,8 @@ impl AdjustmentMerge {
         for (key, value) in sorted(&adjust.sysctl) {
             let (name, removal) = split_marker(key);
             if removal {
-                owners.clear_entry(Field::Sysctl, name, plugin)?;
                 container.sysctl.remove(name);
             } else {
-                owners.claim_entry(Field::Sysctl, name, plugin)?;
                 container.sysctl.insert(name.to_string(), value.clone());
             }
             merged.sysctl.insert(key.clone(), value.clone());
@@ -435,10 +522,8 @@ impl AdjustmentMerge {
         for (key, device) in sorted(&adjust.net_devices) {
             let (name, removal) = split_marker(key);
             if removal {
-                owners.clear_entry(Field::LinuxNetDevices, name, plugin)?;
                 container.net_devices.remove(name);
             } else {
-                owners.claim_entry(Field::LinuxNetDevices, name, plugin)?;
                 container
                     .net_devices
                     .insert(name.to_string(), device.clone());
@@ -446,31 +531,13 @@ impl AdjustmentMerge {
             merged.net_devices.insert(key.clone(), device.clone());
         }
         if let Some(rdt) = adjust.rdt.as_ref() {
-            if rdt.remove {
-                for field in [
-                    Field::RdtClosID,
-                    Field::RdtSchemata,
-                    Field::RdtEnableMonitoring,
-                ] {
-                    owners.clear(field, plugin)?;
-                }
-                container.rdt = MessageField::none();
+            container.rdt = if rdt.remove {
+                MessageField::none()
             } else {
-                let fields = [
-                    (Field::RdtClosID, rdt.clos_id.is_some()),
-                    (Field::RdtSchemata, rdt.schemata.is_some()),
-                    (Field::RdtEnableMonitoring, rdt.enable_monitoring.is_some()),
-                ];
-                for (field, set) in fields {
-                    if set {
-                        owners.claim(field, plugin)?;
-                    }
-                }
-                container.rdt = adjust.rdt.clone();
-            }
+                adjust.rdt.clone()
+            };
             merged.rdt = adjust.rdt.clone();
         }
-        Ok(())
     }
 }
 
@@ -482,6 +549,12 @@ pub fn split_marker(key: &str) -> (&str, bool) {
     }
 }
 
+fn sorted_keys<V>(map: &HashMap<String, V>) -> Vec<&str> {
+    let mut keys: Vec<&str> = map.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    keys
+}
+
 fn sorted<V>(map: &HashMap<String, V>) -> Vec<(&String, &V)> {
     let mut entries: Vec<_> = map.iter().collect();
     entries.sort_by(|a, b| a.0.cmp(b.0));
@@ -489,19 +562,14 @@ fn sorted<V>(map: &HashMap<String, V>) -> Vec<(&String, &V)> {
 }
 
 fn set_simple<T: Clone>(
-    owners: &mut Owners,
-    plugin: &str,
-    field: Field,
     value: &MessageField<T>,
     container: &mut MessageField<T>,
     merged: &mut MessageField<T>,
-) -> Result<(), Conflict> {
+) {
     if value.is_some() {
-        owners.claim(field, plugin)?;
         *container = value.clone();
         *merged = value.clone();
     }
-    Ok(())
 }
 
 fn hook_count(hooks: &Hooks) -> usize {
@@ -526,24 +594,6 @@ fn append_hooks(target: &mut Hooks, hooks: &Hooks) {
         .extend(hooks.start_container.iter().cloned());
     target.poststart.extend(hooks.poststart.iter().cloned());
     target.poststop.extend(hooks.poststop.iter().cloned());
-}
-
-/// Claims every resource knob `resources` sets.
-pub fn claim_resources(
-    owners: &mut Owners,
-    plugin: &str,
-    resources: &LinuxResources,
-) -> Result<(), Conflict> {
-    for field in resource_fields_set(resources) {
-        owners.claim(field, plugin)?;
-    }
-    for limit in &resources.hugepage_limits {
-        owners.claim_entry(Field::HugepageLimits, &limit.page_size, plugin)?;
-    }
-    for key in resources.unified.keys() {
-        owners.claim_entry(Field::CgroupsUnified, key, plugin)?;
-    }
-    Ok(())
 }
 
 /// The simple resource fields that `resources` sets.
@@ -641,6 +691,15 @@ pub fn apply_update(container: &mut Container, update: &ContainerUpdate) {
     }
 }
 
+/// The resource knobs an update sets.
+fn update_claims(update: &ContainerUpdate) -> Claims<'_> {
+    let resources = update.linux.as_ref().and_then(|l| l.resources.as_ref());
+    Claims {
+        fields: resources.into_iter().flat_map(resource_claims).collect(),
+        hooks: false,
+    }
+}
+
 /// Combines the updates of several plugins to existing containers, per
 /// container, with the same ownership rules as adjustments.
 #[derive(Clone, Debug, Default)]
@@ -683,30 +742,39 @@ impl UpdateMerge {
         updates: &[ContainerUpdate],
         creating: Option<&str>,
     ) -> Result<(), UpdateError> {
-        let mut next = self.clone();
-        for update in updates {
-            if Some(update.container_id.as_str()) == creating {
-                return Err(UpdateError::ContainerBeingCreated {
-                    plugin: plugin.to_string(),
-                    id: update.container_id.clone(),
-                });
-            }
-            next.add(plugin, update)?;
+        if let Some(update) = updates
+            .iter()
+            .find(|u| Some(u.container_id.as_str()) == creating)
+        {
+            return Err(UpdateError::ContainerBeingCreated {
+                plugin: plugin.to_string(),
+                id: update.container_id.clone(),
+            });
         }
-        *self = next;
+        if let Some(conflict) = self.conflict(plugin, updates) {
+            return Err(conflict.into());
+        }
+        for update in updates {
+            self.add(plugin, update);
+        }
         Ok(())
     }
 
-    fn add(&mut self, plugin: &str, update: &ContainerUpdate) -> Result<(), Conflict> {
+    /// Whether `plugin`'s updates would conflict with the plugins before it.
+    pub fn conflict(&self, plugin: &str, updates: &[ContainerUpdate]) -> Option<Conflict> {
+        updates.iter().find_map(|update| {
+            let owners = self.owners.get(&update.container_id)?;
+            owners.conflict(plugin, &update_claims(update))
+        })
+    }
+
+    fn add(&mut self, plugin: &str, update: &ContainerUpdate) {
         let id = &update.container_id;
+        let owners = self.owners.entry(id.clone()).or_default();
+        owners
+            .claim_all(plugin, &update_claims(update))
+            .expect("conflicts are found before anything is added");
         let resources = update.linux.as_ref().and_then(|l| l.resources.as_ref());
-        if let Some(resources) = resources {
-            claim_resources(
-                self.owners.entry(id.clone()).or_default(),
-                plugin,
-                resources,
-            )?;
-        }
         match self.updates.iter_mut().find(|u| &u.container_id == id) {
             Some(existing) => {
                 existing.ignore_failure &= update.ignore_failure;
@@ -717,7 +785,6 @@ impl UpdateMerge {
             }
             None => self.updates.push(update.clone()),
         }
-        Ok(())
     }
 
     /// The merged updates, one per container.
@@ -783,9 +850,8 @@ mod tests {
             .into(),
             ..Default::default()
         };
-        let merge = AdjustmentMerge::new(container())
-            .apply("10-first", &first)
-            .unwrap();
+        let mut merge = AdjustmentMerge::new(container());
+        merge.apply("10-first", &first).unwrap();
         assert_eq!(merge.container.env, ["PATH=/bin", "ADDED=1"]);
         assert_eq!(
             merge.container.annotations.get("b").map(String::as_str),
@@ -839,14 +905,39 @@ mod tests {
             ),
         ];
         for (name, adjust, want) in cases {
-            let merge = AdjustmentMerge::new(container())
-                .apply("10-a", &adjust)
-                .unwrap();
-            let err = merge.clone().apply("20-b", &adjust).unwrap_err();
+            let mut merge = AdjustmentMerge::new(container());
+            merge.apply("10-a", &adjust).unwrap();
+            let before = merge.clone();
+            let err = merge.apply("20-b", &adjust).unwrap_err();
             assert_eq!(err.to_string(), want, "case {name}");
+            assert_eq!(merge.merged, before.merged, "case {name}: half applied");
+            assert_eq!(merge.owners, before.owners, "case {name}: half claimed");
             // The owner itself may set it again.
             merge.apply("10-a", &adjust).unwrap();
         }
+    }
+
+    #[test]
+    fn an_answer_with_one_conflicting_entry_applies_nothing_of_the_rest() {
+        let mut merge = AdjustmentMerge::new(container());
+        let first = ContainerAdjustment {
+            env: vec![env("Z", "1")],
+            ..Default::default()
+        };
+        merge.apply("10-a", &first).unwrap();
+        let second = ContainerAdjustment {
+            env: vec![env("A", "fresh"), env("Z", "2")],
+            annotations: [("fresh".to_string(), "1".to_string())].into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            merge.conflict("20-b", &second).map(|c| c.to_string()),
+            Some("plugins \"20-b\" and \"10-a\" both tried to set Env Z".to_string())
+        );
+        merge.apply("20-b", &second).unwrap_err();
+        assert_eq!(merge.container.env, ["PATH=/bin", "SECRET=x", "Z=1"]);
+        assert!(!merge.container.annotations.contains_key("fresh"));
+        assert_eq!(merge.owners.entry_owner(Field::Env, "A"), None);
     }
 
     #[test]
@@ -872,11 +963,9 @@ mod tests {
             hooks: hooks.hooks.clone(),
             ..Default::default()
         };
-        let merge = AdjustmentMerge::new(container())
-            .apply("10-a", &hooks)
-            .unwrap()
-            .apply("20-b", &only_hooks)
-            .unwrap();
+        let mut merge = AdjustmentMerge::new(container());
+        merge.apply("10-a", &hooks).unwrap();
+        merge.apply("20-b", &only_hooks).unwrap();
         assert_eq!(merge.container.hooks.prestart.len(), 2);
         let owners = merge.owners.to_field_owners();
         assert_eq!(

@@ -139,30 +139,44 @@ async fn the_validator_example_rejects_hook_injection_when_told_to() {
     assert!(h.sim.container("p1-app").is_none());
 }
 
+/// A conflict is the later guest's failure, under its own policy: one
+/// guest's answer never fails an event its policy does not let it fail.
 #[tokio::test]
-async fn two_guests_setting_one_env_var_fail_the_creation_naming_both() {
-    let config = "[plugins.env-injector]\nconfig = \"env MODE=a\"\ngrants = { env = [\"MODE\"] }\n\
-                  [plugins.env-again]\nconfig = \"env MODE=b\"\ngrants = { env = [\"MODE\"] }\n";
-    let plugins = plugin_dir(&["20-env-injector.wasm"], Some(config));
-    std::fs::copy(
-        plugins.path().join("20-env-injector.wasm"),
-        plugins.path().join("25-env-again.wasm"),
-    )
-    .unwrap();
-    let (h, _dispatcher) = Harness::with_guests(SimConfig::containerd_2_3, plugins.path()).await;
-    h.sim.run_pod_sandbox(pod("p1")).await.unwrap();
-    let err = h
-        .sim
-        .create_container(container("p1", "app"))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err,
-        SimError::Plugin {
-            plugin: "50-nri-wasm".into(),
-            event: "CreateContainer".into(),
-            message: "plugins \"25-env-again\" and \"20-env-injector\" both tried to set Env MODE"
-                .into(),
+async fn a_guest_setting_what_an_earlier_one_set_fails_under_its_own_policy() {
+    for (policy, fails) in [("fail-open", false), ("fail-closed", true)] {
+        let config = format!(
+            "[plugins.env-injector]\nconfig = \"env MODE=a\"\ngrants = {{ env = [\"MODE\"] }}\n\
+             [plugins.env-again]\nconfig = \"env MODE=b\"\ngrants = {{ env = [\"MODE\"] }}\n\
+             failure-policy = \"{policy}\"\n"
+        );
+        let plugins = plugin_dir(&["20-env-injector.wasm"], Some(&config));
+        std::fs::copy(
+            plugins.path().join("20-env-injector.wasm"),
+            plugins.path().join("25-env-again.wasm"),
+        )
+        .unwrap();
+        let (h, dispatcher) = Harness::with_guests(SimConfig::containerd_2_3, plugins.path()).await;
+        h.sim.run_pod_sandbox(pod("p1")).await.unwrap();
+        let created = h.sim.create_container(container("p1", "app")).await;
+        if fails {
+            assert_eq!(
+                created.unwrap_err(),
+                SimError::Plugin {
+                    plugin: "50-nri-wasm".into(),
+                    event: "CreateContainer".into(),
+                    message: "guest 25-env-again conflicts with an earlier guest: plugins \
+                              \"25-env-again\" and \"20-env-injector\" both tried to set Env MODE \
+                              (CreateContainer of p1-app)"
+                        .into(),
+                }
+            );
+        } else {
+            let created = created.unwrap();
+            assert!(has_env(&created, "MODE=a"), "{policy}: {:?}", created.env);
+            assert!(!has_env(&created, "MODE=b"), "{policy}: {:?}", created.env);
         }
-    );
+        let again = &dispatcher.guests()[1];
+        assert_eq!(again.id().to_string(), "25-env-again");
+        assert_eq!(again.stats().faults, 0, "a conflict is not a fault");
+    }
 }

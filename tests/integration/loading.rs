@@ -190,23 +190,3 @@ fn a_plugin_file_over_the_size_limit_is_refused_unread() {
         )
     );
 }
-
-#[test]
-fn a_guest_is_known_to_reach_wasi_by_its_imports() {
-    // The Rust SDK's plugins import only the host's log; the data-reader
-    // test guest is built for WASI 0.2 and reads files through it.
-    let plugins = plugin_dir(&["20-env-injector.wasm", "85-data-reader.wasm"], None);
-    let report = load(plugins.path(), |_| SandboxSpec::default());
-    let reaches: Vec<(String, bool)> = report
-        .guests
-        .iter()
-        .map(|g| (g.id().to_string(), g.imports_wasi()))
-        .collect();
-    assert_eq!(
-        reaches,
-        [
-            ("20-env-injector".to_string(), false),
-            ("85-data-reader".to_string(), true)
-        ]
-    );
-}

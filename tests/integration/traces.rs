@@ -348,11 +348,9 @@ fn logger_trace_matches_what_the_go_plugin_decoded() {
         .adjust
         .clone()
         .unwrap();
-    let merge = AdjustmentMerge::new(validate.container.clone().unwrap())
-        .apply("10-nri-logger", &adjust)
-        .unwrap()
-        .apply("20-ulimit-adjuster", &ulimit_adjust)
-        .unwrap();
+    let mut merge = AdjustmentMerge::new(validate.container.clone().unwrap());
+    merge.apply("10-nri-logger", &adjust).unwrap();
+    merge.apply("20-ulimit-adjuster", &ulimit_adjust).unwrap();
     assert_eq!(merge.merged.annotations, validate.adjust.annotations);
     assert_eq!(merge.merged.env, validate.adjust.env);
     assert_eq!(merge.merged.rlimits, validate.adjust.rlimits);

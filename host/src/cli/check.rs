@@ -10,6 +10,7 @@ use clap::Args;
 
 use crate::{
     config::Config,
+    plugins::open_trusted_cache,
     runtime::{
         loader::{load_file, open_dir, parse_file_name},
         CompileCache, GuestId, GuestPre, WasmEngine,
@@ -25,10 +26,17 @@ pub struct CheckArgs {
     /// Configuration file with the plugin's grants and limits.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Directory for compiled guests: a second run compiles nothing.
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
 }
 
 pub(super) async fn check(args: CheckArgs) -> anyhow::Result<()> {
-    let (guest, config) = load_single(&args.plugin, args.config.as_deref())?;
+    let (guest, config) = load_single(
+        &args.plugin,
+        args.config.as_deref(),
+        args.cache_dir.as_deref(),
+    )?;
     let id = guest.id().clone();
     let settings = config.guest(&id.name);
     println!("{}: a component of nri:plugin@0.1.0", args.plugin.display());
@@ -53,10 +61,12 @@ pub(super) async fn check(args: CheckArgs) -> anyhow::Result<()> {
 }
 
 /// Loads one plugin file, outside any plugin directory, with its settings
-/// from `config`. The error is one line naming the file.
+/// from `config`, compiled code cached in `cache_dir`. The error is one
+/// line naming the file.
 pub(super) fn load_single(
     plugin: &Path,
     config: Option<&Path>,
+    cache_dir: Option<&Path>,
 ) -> anyhow::Result<(GuestPre, Config)> {
     let config = match config {
         Some(file) => Config::load(file)?,
@@ -74,7 +84,7 @@ pub(super) fn load_single(
         .unwrap_or(Path::new("."));
     let dir = open_dir(dir).with_context(|| format!("cannot open {}", dir.display()))?;
     let engine = WasmEngine::new()?;
-    let cache = CompileCache::new(engine.engine(), None);
+    let cache = CompileCache::new(engine.engine(), cache_dir.and_then(open_trusted_cache));
     let sandbox = config.guest(&id.name).sandbox();
     let guest = load_file(&engine, &cache, &dir, &file, id, sandbox)
         .map_err(|reason| anyhow!("{}: {reason}", plugin.display()))?;

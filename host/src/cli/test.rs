@@ -55,6 +55,9 @@ pub struct TestArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Directory for compiled guests: a second run compiles nothing.
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
 }
 
 /// Exit status when the plugin's answer was not taken.
@@ -160,7 +163,11 @@ impl CallObserver for Calls {
 
 pub(super) async fn test(args: TestArgs) -> anyhow::Result<()> {
     let (event, request) = read_event(&args.event)?;
-    let (guest, config) = load_single(&args.plugin, args.config.as_deref())?;
+    let (guest, config) = load_single(
+        &args.plugin,
+        args.config.as_deref(),
+        args.cache_dir.as_deref(),
+    )?;
     let id = guest.id().to_string();
     let calls = Arc::new(Calls::default());
     let dispatcher = Dispatcher::with_observers(vec![guest], &config, vec![calls.clone()]);

@@ -1,25 +1,28 @@
 //! Dispatch: what nri-wasm answers to each NRI event.
 //!
-//! Each event goes to the guests subscribed to it, in index order. A guest
-//! sees the container as adjusted by the guests before it; the answers are
-//! merged into the one reply of the host with NRI's ownership rules (two
-//! guests setting one field fail the event, naming both; hooks
-//! accumulate). Guest calls run off the async runtime (on the NRI
-//! connection's thread, between its polls), one guest at a time, each
-//! with a deadline carved from the runtime's request timeout, so the
-//! runtime never waits long enough to drop the host. A guest that fails is
-//! skipped or fails the event, as its failure policy says.
+//! Each event goes to the guests subscribed to it whose scope has its pod,
+//! in index order. A guest sees the container as adjusted by the guests
+//! before it. Its answer is admitted only whole: it must fit the host's
+//! size caps and the guest's grants (every container it names must be one
+//! the guest may see), and must not touch what a guest before it set (NRI's
+//! ownership rules). An answer that fails any of this is that guest's
+//! failure, and its failure policy decides: fail-open skips the guest,
+//! fail-closed fails the event. Guests run one at a time, each call with a
+//! deadline carved from the runtime's request timeout, so the runtime
+//! never waits long enough to drop the host.
 
+mod event;
 mod node_view;
 mod observe;
 mod slot;
 
 use std::{
     sync::{Arc, Mutex, RwLock},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use async_trait::async_trait;
+use event::EventRun;
 pub use node_view::NodeView;
 use nri_proto::{
     adjust::{AdjustmentMerge, UpdateMerge},
@@ -29,22 +32,25 @@ use nri_proto::{
         UpdateContainerResponse, ValidateContainerAdjustmentRequest,
         ValidateContainerAdjustmentResponse,
     },
-    events::{event_name, EventMask, NRI_VERSION},
+    events::{EventMask, NRI_VERSION},
 };
 pub use observe::{Answer, CallObserver, CallRecord};
-use protobuf::{Message, MessageField};
-pub use slot::{Budget, GuestSlot, GuestStats, SlotError, StartContext};
+use protobuf::MessageField;
+pub use slot::{Budget, GuestSlot, GuestStats, SlotCall, SlotError, StartContext};
 
 use crate::{
-    config::{Config, FailurePolicy},
-    grants::UpdateContext,
-    lane::Blocking,
+    config::Config,
     protocol::{HandlerError, Notification, NriHandler, RuntimeInfo},
-    runtime::{bindings::types as wit, GuestFault, GuestId, GuestNotification, GuestPre},
+    runtime::{bindings::types as wit, GuestId, GuestNotification, GuestPre},
 };
 
 /// Largest answer (encoded) one guest may give to one event.
 pub const MAX_ANSWER_BYTES: usize = 1 << 20;
+
+/// Largest reply (the guests' answers together) the host sends for one
+/// event: well inside ttrpc's 4 MiB message limit, which a runtime
+/// enforces by refusing the whole message.
+pub const MAX_REPLY_BYTES: usize = 3 << 20;
 
 /// The share of the runtime's request timeout given to the guests of one
 /// event; the rest is margin for the socket and the host itself.
@@ -55,10 +61,6 @@ const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Answers NRI events for the daemon.
 pub struct Dispatcher {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
     guests: RwLock<Arc<Vec<Arc<GuestSlot>>>>,
     view: Mutex<NodeView>,
     runtime: Mutex<(wit::RuntimeInfo, Duration)>,
@@ -90,12 +92,10 @@ impl Dispatcher {
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT.as_millis() as u64,
         };
         let dispatcher = Dispatcher {
-            inner: Arc::new(Inner {
-                guests: RwLock::new(Arc::new(Vec::new())),
-                view: Mutex::new(NodeView::default()),
-                runtime: Mutex::new((runtime, DEFAULT_REQUEST_TIMEOUT)),
-                observers,
-            }),
+            guests: RwLock::new(Arc::new(Vec::new())),
+            view: Mutex::new(NodeView::default()),
+            runtime: Mutex::new((runtime, DEFAULT_REQUEST_TIMEOUT)),
+            observers,
         };
         dispatcher.replace_guests(guests, config, &[]);
         dispatcher
@@ -111,7 +111,7 @@ impl Dispatcher {
         config: &Config,
         keep: &[GuestId],
     ) -> GuestChanges {
-        let mut guests_now = self.inner.guests.write().expect("never poisoned");
+        let mut guests_now = self.guests.write().expect("never poisoned");
         let mut changes = GuestChanges::default();
         let mut slots: Vec<Arc<GuestSlot>> = guests
             .into_iter()
@@ -122,11 +122,11 @@ impl Dispatcher {
                     Some(old) if old.same_as(&pre, &settings) => old.clone(),
                     Some(_) => {
                         changes.replaced.push(pre.id().to_string());
-                        Arc::new(GuestSlot::new(pre, settings))
+                        new_slot(pre, settings)
                     }
                     None => {
                         changes.added.push(pre.id().to_string());
-                        Arc::new(GuestSlot::new(pre, settings))
+                        new_slot(pre, settings)
                     }
                 }
             })
@@ -148,42 +148,310 @@ impl Dispatcher {
 
     /// The guests, in call order.
     pub fn guests(&self) -> Arc<Vec<Arc<GuestSlot>>> {
-        self.inner.guests()
+        self.guests.read().expect("never poisoned").clone()
     }
 
     /// A snapshot of the host's view of the node.
     pub fn view(&self) -> NodeView {
-        self.inner.view.lock().expect("never poisoned").clone()
+        self.view.lock().expect("never poisoned").clone()
     }
 
-    /// Runs `f` with the dispatcher's state and the guests of this moment
-    /// as blocking work (see [`lane`](crate::lane)): guests that reach
-    /// WASI are called outside the async runtime, others right in the
-    /// handler's poll.
-    async fn blocking<T: Send + 'static>(
+    fn budget(&self) -> Budget {
+        let timeout = self.runtime.lock().expect("never poisoned").1;
+        Budget::new(timeout.mul_f64(BUDGET_SHARE))
+    }
+
+    fn runtime_info(&self) -> wit::RuntimeInfo {
+        self.runtime.lock().expect("never poisoned").0.clone()
+    }
+
+    /// The pod of an existing container, if `guest` may see it.
+    fn visible_pod_of(&self, guest: &GuestSlot, container_id: &str) -> Option<String> {
+        let view = self.view.lock().expect("never poisoned");
+        let pod = view.pod_of(container_id)?;
+        guest.in_scope(Some(pod)).then(|| pod.id.clone())
+    }
+
+    async fn create(
         &self,
-        f: impl FnOnce(&Inner, &[Arc<GuestSlot>]) -> Result<T, HandlerError> + Send + 'static,
-    ) -> Result<T, HandlerError> {
-        let inner = self.inner.clone();
-        let guests = inner.guests();
-        let kind = if guests.iter().any(|g| g.pre().imports_wasi()) {
-            Blocking::EntersRuntime
-        } else {
-            Blocking::Plain
+        request: CreateContainerRequest,
+    ) -> Result<CreateContainerResponse, HandlerError> {
+        let pod = request.pod.into_option().unwrap_or_default();
+        let container = request.container.into_option().unwrap_or_default();
+        let run = EventRun::new(self, Event::CREATE_CONTAINER, Some(&pod), &container.id);
+        let mut merge = AdjustmentMerge::new(container.clone());
+        let mut updates = UpdateMerge::default();
+        let mut evictions = Vec::new();
+        for guest in run.called() {
+            let outcome = run
+                .observed(guest, async {
+                    let pod_wit = guest.pod_for_guest(&pod);
+                    let current = guest.container_for_guest(&merge.container);
+                    let mut call = guest.begin(&run.start(), run.budget()).await?;
+                    let deadline = call.deadline();
+                    let result = call
+                        .instance()
+                        .create_container(deadline, &pod_wit, &current)
+                        .await;
+                    let reply = call.finish(result)?;
+                    let answer = Answer {
+                        adjust: reply.adjust.map(Into::into),
+                        updates: reply.updates.into_iter().map(Into::into).collect(),
+                        evictions: reply.evictions.into_iter().map(Into::into).collect(),
+                        rejection: None,
+                    };
+                    let answer = run.admit(guest, answer, None).await?;
+                    let id = guest.id().to_string();
+                    let conflict = answer
+                        .adjust
+                        .as_ref()
+                        .and_then(|a| merge.conflict(&id, a))
+                        .or_else(|| updates.conflict(&id, &answer.updates));
+                    match conflict {
+                        Some(conflict) => Err(SlotError::conflict(conflict)),
+                        None => Ok(answer),
+                    }
+                })
+                .await;
+            match outcome {
+                Ok(answer) => {
+                    let id = guest.id().to_string();
+                    if let Some(adjust) = &answer.adjust {
+                        merge.apply(&id, adjust).expect("checked for conflicts");
+                    }
+                    updates
+                        .apply(&id, &answer.updates, None)
+                        .expect("checked for conflicts");
+                    evictions.extend(answer.evictions);
+                }
+                Err(err) => run.failed(guest, &err)?,
+            }
+        }
+        // Recorded as adjusted, and only now: a guest rebuilt during this
+        // event is synchronized without it, and then sees it created.
+        self.view
+            .lock()
+            .expect("never poisoned")
+            .container_created(&merge.container);
+        let adjusted = merge.merged != api::ContainerAdjustment::default();
+        Ok(CreateContainerResponse {
+            adjust: if adjusted {
+                MessageField::some(merge.merged)
+            } else {
+                MessageField::none()
+            },
+            update: updates.updates().to_vec(),
+            evict: evictions,
+            ..Default::default()
+        })
+    }
+
+    /// UpdateContainer and StopContainer: guests answer with updates of
+    /// containers (and, for an update, evictions).
+    async fn update_like(
+        &self,
+        event: Event,
+        pod: &PodSandbox,
+        container: &Container,
+        resources: Option<&api::LinuxResources>,
+    ) -> Result<(Vec<ContainerUpdate>, Vec<api::ContainerEviction>), HandlerError> {
+        let resources_wit = resources.map(wit::LinuxResources::from);
+        // Only an update may change the event's own container: its update
+        // is what the event is about.
+        let own = (event == Event::UPDATE_CONTAINER).then_some(container.id.as_str());
+        let run = EventRun::new(self, event, Some(pod), &container.id);
+        let mut updates = UpdateMerge::default();
+        let mut evictions = Vec::new();
+        for guest in run.called() {
+            let outcome = run
+                .observed(guest, async {
+                    let pod_wit = guest.pod_for_guest(pod);
+                    let container_wit = guest.container_for_guest(container);
+                    let mut call = guest.begin(&run.start(), run.budget()).await?;
+                    let deadline = call.deadline();
+                    let instance = call.instance();
+                    let result = match event {
+                        Event::UPDATE_CONTAINER => {
+                            instance
+                                .update_container(
+                                    deadline,
+                                    &pod_wit,
+                                    &container_wit,
+                                    resources_wit.as_ref(),
+                                )
+                                .await
+                        }
+                        _ => {
+                            instance
+                                .stop_container(deadline, &pod_wit, &container_wit)
+                                .await
+                        }
+                    };
+                    let reply = call.finish(result)?;
+                    let answer = Answer {
+                        updates: reply.updates.into_iter().map(Into::into).collect(),
+                        evictions: reply.evictions.into_iter().map(Into::into).collect(),
+                        ..Answer::default()
+                    };
+                    let answer = run.admit(guest, answer, own).await?;
+                    match updates.conflict(&guest.id().to_string(), &answer.updates) {
+                        Some(conflict) => Err(SlotError::conflict(conflict)),
+                        None => Ok(answer),
+                    }
+                })
+                .await;
+            match outcome {
+                Ok(answer) => {
+                    updates
+                        .apply(&guest.id().to_string(), &answer.updates, None)
+                        .expect("checked for conflicts");
+                    evictions.extend(answer.evictions);
+                }
+                Err(err) => run.failed(guest, &err)?,
+            }
+        }
+        Ok((updates.updates().to_vec(), evictions))
+    }
+
+    async fn validate(
+        &self,
+        request: &ValidateContainerAdjustmentRequest,
+    ) -> Result<ValidateContainerAdjustmentResponse, HandlerError> {
+        let run = EventRun::new(
+            self,
+            Event::VALIDATE_CONTAINER_ADJUSTMENT,
+            request.pod.as_ref(),
+            &request.container.id,
+        );
+        let mut rejection: Option<String> = None;
+        // Only validators granted `validate` are asked: rejecting is a
+        // power over every container a validator sees.
+        for guest in run.called().filter(|g| g.may_validate()) {
+            let outcome = run
+                .observed(guest, async {
+                    let visible = |id: &str| self.visible_pod_of(guest, id).is_some();
+                    let request_wit = guest.validation_for_guest(request, &visible);
+                    let mut call = guest.begin(&run.start(), run.budget()).await?;
+                    let deadline = call.deadline();
+                    let result = call.instance().validate(deadline, &request_wit).await;
+                    match call.finish(result) {
+                        Ok(()) => Ok(Answer::default()),
+                        Err(SlotError::Failed(reason)) => Ok(Answer {
+                            rejection: Some(reason.to_string()),
+                            ..Answer::default()
+                        }),
+                        Err(other) => Err(other),
+                    }
+                })
+                .await;
+            let reason = match outcome {
+                Ok(answer) => answer.rejection,
+                // A fail-closed validator that failed rejects the container.
+                Err(err) => run.failed(guest, &err).err().map(|e| e.0),
+            };
+            if let (None, Some(reason)) = (&rejection, reason) {
+                rejection = Some(format!("{}: {reason}", guest.id()));
+            }
+        }
+        Ok(ValidateContainerAdjustmentResponse {
+            reject: rejection.is_some(),
+            reason: rejection.unwrap_or_default(),
+            ..Default::default()
+        })
+    }
+
+    async fn notify_guests(&self, notification: &Notification) -> Result<(), HandlerError> {
+        let event = notification.event();
+        let empty = PodSandbox::new();
+        let pod = notification.pod().unwrap_or(&empty);
+        let container = notification.container();
+        let (overhead, resources) = match notification {
+            Notification::UpdatePodSandbox(r) => (
+                r.overhead_linux_resources
+                    .as_ref()
+                    .map(wit::LinuxResources::from),
+                r.linux_resources.as_ref().map(wit::LinuxResources::from),
+            ),
+            _ => (None, None),
         };
-        crate::lane::run_blocking(kind, move || f(&inner, &guests))
-            .await
-            .map_err(|e| HandlerError(format!("dispatch failed: {e}")))?
+        let object = container
+            .map(|c| c.id.clone())
+            .or_else(|| notification.pod().map(|p| p.id.clone()))
+            .unwrap_or_default();
+        let run = EventRun::new(self, event, notification.pod(), &object);
+        for guest in run.called() {
+            let outcome = run
+                .observed(guest, async {
+                    let pod = guest.pod_for_guest(pod);
+                    let container = container.map(|c| guest.container_for_guest(c));
+                    let message = match (&container, event) {
+                        (_, Event::UPDATE_POD_SANDBOX) => GuestNotification::UpdatePod(
+                            &pod,
+                            overhead.as_ref(),
+                            resources.as_ref(),
+                        ),
+                        (Some(container), _) => {
+                            GuestNotification::Container(event, &pod, container)
+                        }
+                        (None, _) => GuestNotification::Pod(event, &pod),
+                    };
+                    let mut call = guest.begin(&run.start(), run.budget()).await?;
+                    let deadline = call.deadline();
+                    let result = call.instance().notify(deadline, message).await;
+                    call.finish(result)?;
+                    Ok(Answer::default())
+                })
+                .await;
+            if let Err(err) = outcome {
+                run.failed(guest, &err)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts every guest afresh, configured and synchronized with the
+    /// node; their updates are admitted like any other answer's: updates
+    /// of containers the guest may see, within its grants.
+    async fn synchronize_guests(&self) -> Result<Vec<ContainerUpdate>, HandlerError> {
+        let run = EventRun::new(self, Event::UNKNOWN, None, "");
+        let mut updates = UpdateMerge::default();
+        for guest in run.guests() {
+            let outcome = run
+                .observed(guest, async {
+                    let updates_wit = guest.resync(&run.start(), run.budget()).await?;
+                    let answer = Answer {
+                        updates: updates_wit.into_iter().map(Into::into).collect(),
+                        ..Answer::default()
+                    };
+                    let answer = run.admit(guest, answer, None).await?;
+                    match updates.conflict(&guest.id().to_string(), &answer.updates) {
+                        Some(conflict) => Err(SlotError::conflict(conflict)),
+                        None => Ok(answer),
+                    }
+                })
+                .await;
+            match outcome {
+                Ok(answer) => updates
+                    .apply(&guest.id().to_string(), &answer.updates, None)
+                    .expect("checked for conflicts"),
+                Err(err) => run.failed(guest, &err)?,
+            }
+        }
+        Ok(updates.updates().to_vec())
     }
 }
 
-/// What an event is about, for [`Inner::each_guest`].
-struct Subject<'a> {
-    event: Event,
-    /// Guests whose scope does not have the pod are not asked.
-    pod: Option<&'a PodSandbox>,
-    /// The container's or pod's id, for logs and metrics.
-    object: &'a str,
+/// A slot for a guest that was not there before, with a word in the log
+/// when one of its roles will not be called.
+fn new_slot(pre: GuestPre, settings: crate::config::GuestSettings) -> Arc<GuestSlot> {
+    let slot = GuestSlot::new(pre, settings);
+    if slot.pre().interfaces().contains(&"validator") && !slot.may_validate() {
+        tracing::warn!(
+            guest = %slot.id(),
+            "guest exports a validator but has no `validate = true` grant; its validator is not called"
+        );
+    }
+    Arc::new(slot)
 }
 
 /// What [`Dispatcher::replace_guests`] changed, by guest id.
@@ -204,406 +472,6 @@ impl GuestChanges {
     }
 }
 
-impl Inner {
-    fn guests(&self) -> Arc<Vec<Arc<GuestSlot>>> {
-        self.guests.read().expect("never poisoned").clone()
-    }
-
-    fn budget(&self) -> Budget {
-        let timeout = self.runtime.lock().expect("never poisoned").1;
-        Budget::new(timeout.mul_f64(BUDGET_SHARE))
-    }
-
-    fn runtime_info(&self) -> wit::RuntimeInfo {
-        self.runtime.lock().expect("never poisoned").0.clone()
-    }
-
-    fn view_snapshot(&self) -> (Vec<PodSandbox>, Vec<Container>) {
-        let view = self.view.lock().expect("never poisoned");
-        (
-            view.pods().cloned().collect(),
-            view.containers().cloned().collect(),
-        )
-    }
-
-    fn pod_of(&self, container_id: &str) -> Option<String> {
-        let view = self.view.lock().expect("never poisoned");
-        view.container(container_id)
-            .map(|c| c.pod_sandbox_id.clone())
-    }
-
-    /// Asks every one of `guests` subscribed to the event whose scope has
-    /// its pod, in order, and hands each answer to `take`, which folds it
-    /// into `state` (what `ask` sees of the guests before). A guest that
-    /// fails is skipped or fails the event, by its policy; `take` fails the
-    /// event when answers cannot be merged.
-    fn each_guest<S>(
-        &self,
-        guests: &[Arc<GuestSlot>],
-        subject: Subject<'_>,
-        state: &mut S,
-        mut ask: impl FnMut(&S, &GuestSlot, &StartContext<'_>, &Budget) -> Result<Answer, SlotError>,
-        mut take: impl FnMut(&mut S, &GuestSlot, Answer) -> Result<(), HandlerError>,
-    ) -> Result<(), HandlerError> {
-        let runtime = self.runtime_info();
-        let view = || self.view_snapshot();
-        let start = StartContext {
-            runtime: &runtime,
-            view: &view,
-        };
-        let budget = self.budget();
-        let Subject { event, pod, object } = subject;
-        let called = guests
-            .iter()
-            .filter(|g| g.subscribed(event) && g.in_scope(pod));
-        for guest in called {
-            let outcome = self.observed(guest, event_name(event), object, || {
-                ask(state, guest, &start, &budget)
-            });
-            match outcome {
-                Ok(answer) => take(state, guest, answer)?,
-                Err(err) => guest_failed(guest, event, object, &err)?,
-            }
-        }
-        Ok(())
-    }
-
-    /// Runs one guest's part of an event and reports it to the observers.
-    fn observed(
-        &self,
-        guest: &GuestSlot,
-        event: &'static str,
-        object: &str,
-        ask: impl FnOnce() -> Result<Answer, SlotError>,
-    ) -> Result<Answer, SlotError> {
-        if self.observers.is_empty() {
-            return ask();
-        }
-        let instances = guest.instances();
-        let started = Instant::now();
-        let outcome = ask();
-        let record = CallRecord {
-            guest: guest.id(),
-            event,
-            object,
-            elapsed: started.elapsed(),
-            restarted: instances > 0 && guest.instances() > instances,
-            outcome: outcome.as_ref(),
-        };
-        for observer in &self.observers {
-            observer.call(&record);
-        }
-        outcome
-    }
-
-    fn create_container(
-        &self,
-        guests: &[Arc<GuestSlot>],
-        request: CreateContainerRequest,
-    ) -> Result<CreateContainerResponse, HandlerError> {
-        let pod = request.pod.into_option().unwrap_or_default();
-        let container = request.container.into_option().unwrap_or_default();
-        let pod_of = |id: &str| self.pod_of(id);
-        let context = UpdateContext {
-            container_id: &container.id,
-            pod_id: &pod.id,
-            pod_of: &pod_of,
-        };
-        let mut answers = (
-            AdjustmentMerge::new(container.clone()),
-            UpdateMerge::default(),
-            Vec::new(),
-        );
-        self.each_guest(
-            guests,
-            Subject {
-                event: Event::CREATE_CONTAINER,
-                pod: Some(&pod),
-                object: &container.id,
-            },
-            &mut answers,
-            |(merge, _, _), guest, start, budget| {
-                let pod_wit = guest.pod_for_guest(&pod);
-                let current = guest.container_for_guest(&merge.container);
-                let reply = guest.call(start, budget, |g, d| {
-                    g.create_container(d, &pod_wit, &current)
-                })?;
-                let answer = Answer {
-                    adjust: reply.adjust.map(Into::into),
-                    updates: reply.updates.into_iter().map(Into::into).collect(),
-                    evictions: reply.evictions.into_iter().map(Into::into).collect(),
-                    rejection: None,
-                };
-                check_answer(guest, answer, &context)
-            },
-            |(merge, updates, evictions), guest, answer| {
-                let id = guest.id().to_string();
-                if let Some(adjust) = &answer.adjust {
-                    *merge = std::mem::take(merge)
-                        .apply(&id, adjust)
-                        .map_err(|c| HandlerError(c.to_string()))?;
-                }
-                updates
-                    .apply(&id, &answer.updates, Some(&container.id))
-                    .map_err(|e| HandlerError(e.to_string()))?;
-                evictions.extend(answer.evictions);
-                Ok(())
-            },
-        )?;
-        let (merge, updates, evictions) = answers;
-        // Recorded as adjusted, and only now: a guest rebuilt during this
-        // event is synchronized without it, and then sees it created.
-        self.view
-            .lock()
-            .expect("never poisoned")
-            .container_created(&merge.container);
-        let adjusted = merge.merged != api::ContainerAdjustment::default();
-        Ok(CreateContainerResponse {
-            adjust: if adjusted {
-                MessageField::some(merge.merged)
-            } else {
-                MessageField::none()
-            },
-            update: updates.updates().to_vec(),
-            evict: evictions,
-            ..Default::default()
-        })
-    }
-
-    fn update_like(
-        &self,
-        guests: &[Arc<GuestSlot>],
-        event: Event,
-        pod: &PodSandbox,
-        container: &Container,
-        resources: Option<&api::LinuxResources>,
-    ) -> Result<(Vec<ContainerUpdate>, Vec<api::ContainerEviction>), HandlerError> {
-        let resources_wit = resources.map(wit::LinuxResources::from);
-        let pod_of = |id: &str| self.pod_of(id);
-        let context = UpdateContext {
-            container_id: &container.id,
-            pod_id: &pod.id,
-            pod_of: &pod_of,
-        };
-        let mut answers = (UpdateMerge::default(), Vec::new());
-        self.each_guest(
-            guests,
-            Subject {
-                event,
-                pod: Some(pod),
-                object: &container.id,
-            },
-            &mut answers,
-            |_, guest, start, budget| {
-                let pod_wit = guest.pod_for_guest(pod);
-                let container_wit = guest.container_for_guest(container);
-                let reply = guest.call(start, budget, |g, d| match event {
-                    Event::UPDATE_CONTAINER => {
-                        g.update_container(d, &pod_wit, &container_wit, resources_wit.as_ref())
-                    }
-                    _ => g.stop_container(d, &pod_wit, &container_wit),
-                })?;
-                let answer = Answer {
-                    updates: reply.updates.into_iter().map(Into::into).collect(),
-                    evictions: reply.evictions.into_iter().map(Into::into).collect(),
-                    ..Answer::default()
-                };
-                check_answer(guest, answer, &context)
-            },
-            |(updates, evictions), guest, answer| {
-                updates
-                    .apply(&guest.id().to_string(), &answer.updates, None)
-                    .map_err(|e| HandlerError(e.to_string()))?;
-                evictions.extend(answer.evictions);
-                Ok(())
-            },
-        )?;
-        let (updates, evictions) = answers;
-        Ok((updates.updates().to_vec(), evictions))
-    }
-
-    fn validate(
-        &self,
-        guests: &[Arc<GuestSlot>],
-        request: &ValidateContainerAdjustmentRequest,
-    ) -> Result<ValidateContainerAdjustmentResponse, HandlerError> {
-        let mut rejection: Option<String> = None;
-        let result = self.each_guest(
-            guests,
-            Subject {
-                event: Event::VALIDATE_CONTAINER_ADJUSTMENT,
-                pod: request.pod.as_ref(),
-                object: &request.container.id,
-            },
-            &mut rejection,
-            |_, guest, start, budget| {
-                let request_wit = guest.validation_for_guest(request);
-                match guest.call(start, budget, |g, d| g.validate(d, &request_wit)) {
-                    Ok(()) => Ok(Answer::default()),
-                    Err(SlotError::Failed(reason)) => Ok(Answer {
-                        rejection: Some(reason),
-                        ..Answer::default()
-                    }),
-                    Err(other) => Err(other),
-                }
-            },
-            |rejection, guest, answer| {
-                if let (None, Some(reason)) = (&rejection, answer.rejection) {
-                    *rejection = Some(format!("{}: {reason}", guest.id()));
-                }
-                Ok(())
-            },
-        );
-        if let Err(err) = result {
-            // A fail-closed validator that faulted rejects the container.
-            rejection.get_or_insert(err.0);
-        }
-        Ok(ValidateContainerAdjustmentResponse {
-            reject: rejection.is_some(),
-            reason: rejection.unwrap_or_default(),
-            ..Default::default()
-        })
-    }
-
-    fn notify(
-        &self,
-        guests: &[Arc<GuestSlot>],
-        notification: &Notification,
-    ) -> Result<(), HandlerError> {
-        let event = notification.event();
-        let empty = PodSandbox::new();
-        let pod = notification.pod().unwrap_or(&empty);
-        let container = notification.container();
-        let (overhead, resources) = match notification {
-            Notification::UpdatePodSandbox(r) => (
-                r.overhead_linux_resources
-                    .as_ref()
-                    .map(wit::LinuxResources::from),
-                r.linux_resources.as_ref().map(wit::LinuxResources::from),
-            ),
-            _ => (None, None),
-        };
-        let object = notification
-            .container()
-            .map(|c| c.id.clone())
-            .or_else(|| notification.pod().map(|p| p.id.clone()))
-            .unwrap_or_default();
-        self.each_guest(
-            guests,
-            Subject {
-                event,
-                pod: notification.pod(),
-                object: &object,
-            },
-            &mut (),
-            |_, guest, start, budget| {
-                let pod = guest.pod_for_guest(pod);
-                let container = container.map(|c| guest.container_for_guest(c));
-                let message = match (&container, event) {
-                    (_, Event::UPDATE_POD_SANDBOX) => {
-                        GuestNotification::UpdatePod(&pod, overhead.as_ref(), resources.as_ref())
-                    }
-                    (Some(container), _) => GuestNotification::Container(event, &pod, container),
-                    (None, _) => GuestNotification::Pod(event, &pod),
-                };
-                guest.call(start, budget, |g, d| g.notify(d, message))?;
-                Ok(Answer::default())
-            },
-            |_, _, _| Ok(()),
-        )
-    }
-
-    fn synchronize(&self, guests: &[Arc<GuestSlot>]) -> Result<Vec<ContainerUpdate>, HandlerError> {
-        let mut updates = UpdateMerge::default();
-        let runtime = self.runtime_info();
-        let view = || self.view_snapshot();
-        let start = StartContext {
-            runtime: &runtime,
-            view: &view,
-        };
-        let budget = self.budget();
-        for guest in guests {
-            let outcome = self.observed(guest, "Synchronize", "", || {
-                let updates = guest.resync(&start, &budget)?;
-                Ok(Answer {
-                    updates: updates.into_iter().map(Into::into).collect(),
-                    ..Answer::default()
-                })
-            });
-            match outcome {
-                Ok(answer) => updates
-                    .apply(&guest.id().to_string(), &answer.updates, None)
-                    .map_err(|e| HandlerError(e.to_string()))?,
-                Err(err) => guest_failed(guest, Event::UNKNOWN, "synchronize", &err)?,
-            }
-        }
-        Ok(updates.updates().to_vec())
-    }
-}
-
-fn sizes<M: Message>(items: &[M]) -> usize {
-    items.iter().map(|m| m.compute_size() as usize).sum()
-}
-
-/// Takes an answer the host can hold and the guest's grants allow.
-fn check_answer(
-    guest: &GuestSlot,
-    answer: Answer,
-    context: &UpdateContext<'_>,
-) -> Result<Answer, SlotError> {
-    check_size(guest, &answer)?;
-    guest.check_grants(
-        answer.adjust.as_ref(),
-        &answer.updates,
-        &answer.evictions,
-        context,
-    )?;
-    Ok(answer)
-}
-
-/// A guest's answer beyond [`MAX_ANSWER_BYTES`] is a fault of that guest.
-fn check_size(guest: &GuestSlot, answer: &Answer) -> Result<(), SlotError> {
-    let size = answer
-        .adjust
-        .as_ref()
-        .map_or(0, |a| a.compute_size() as usize)
-        + sizes(&answer.updates)
-        + sizes(&answer.evictions);
-    if size > MAX_ANSWER_BYTES {
-        let fault = GuestFault::AnswerTooLarge {
-            size,
-            max: MAX_ANSWER_BYTES,
-        };
-        return Err(guest.refuse_answer(fault));
-    }
-    Ok(())
-}
-
-/// Logs a guest's failure; with fail-closed, the event fails too.
-fn guest_failed(
-    guest: &GuestSlot,
-    event: Event,
-    object: &str,
-    err: &SlotError,
-) -> Result<(), HandlerError> {
-    let what = if event == Event::UNKNOWN {
-        "Synchronize"
-    } else {
-        event_name(event)
-    };
-    let message = format!("guest {} {err} ({what} of {object})", guest.id());
-    match guest.failure_policy() {
-        FailurePolicy::FailOpen => {
-            tracing::warn!(guest = %guest.id(), event = what, object, error = %err, "guest failed; skipped (fail-open)");
-            Ok(())
-        }
-        FailurePolicy::FailClosed => {
-            tracing::error!(guest = %guest.id(), event = what, object, error = %err, "guest failed; failing the event (fail-closed)");
-            Err(HandlerError(message))
-        }
-    }
-}
-
 #[async_trait]
 impl NriHandler for Dispatcher {
     async fn configure(&self, runtime: &RuntimeInfo) -> Result<EventMask, HandlerError> {
@@ -618,8 +486,8 @@ impl NriHandler for Dispatcher {
         } else {
             runtime.request_timeout
         };
-        warn_if_deadlines_exceed_budget(&self.inner.guests(), timeout);
-        *self.inner.runtime.lock().expect("never poisoned") = (info, timeout);
+        warn_if_deadlines_exceed_budget(&self.guests(), timeout);
+        *self.runtime.lock().expect("never poisoned") = (info, timeout);
         // Every event the runtime knows: guests loaded later must not wait
         // for a re-registration to see their events.
         Ok(nri_proto::events::ALL_EVENTS.into_iter().collect())
@@ -630,80 +498,71 @@ impl NriHandler for Dispatcher {
         pods: Vec<PodSandbox>,
         containers: Vec<Container>,
     ) -> Result<Vec<ContainerUpdate>, HandlerError> {
-        self.inner
-            .view
+        self.view
             .lock()
             .expect("never poisoned")
             .synchronize(pods, containers);
-        self.blocking(|inner, guests| inner.synchronize(guests))
-            .await
+        self.synchronize_guests().await
     }
 
     async fn create_container(
         &self,
         request: CreateContainerRequest,
     ) -> Result<CreateContainerResponse, HandlerError> {
-        self.blocking(move |inner, guests| inner.create_container(guests, request))
-            .await
+        self.create(request).await
     }
 
     async fn update_container(
         &self,
         request: UpdateContainerRequest,
     ) -> Result<UpdateContainerResponse, HandlerError> {
-        self.blocking(move |inner, guests| {
-            let (update, evict) = inner.update_like(
-                guests,
+        let (update, evict) = self
+            .update_like(
                 Event::UPDATE_CONTAINER,
                 &request.pod,
                 &request.container,
                 request.linux_resources.as_ref(),
-            )?;
-            Ok(UpdateContainerResponse {
-                update,
-                evict,
-                ..Default::default()
-            })
+            )
+            .await?;
+        Ok(UpdateContainerResponse {
+            update,
+            evict,
+            ..Default::default()
         })
-        .await
     }
 
     async fn stop_container(
         &self,
         request: StopContainerRequest,
     ) -> Result<StopContainerResponse, HandlerError> {
-        self.blocking(move |inner, guests| {
-            let (update, _evictions) = inner.update_like(
-                guests,
+        // A stop's reply carries no evictions.
+        let (update, _evictions) = self
+            .update_like(
                 Event::STOP_CONTAINER,
                 &request.pod,
                 &request.container,
                 None,
-            )?;
-            Ok(StopContainerResponse {
-                update,
-                ..Default::default()
-            })
+            )
+            .await?;
+        Ok(StopContainerResponse {
+            update,
+            ..Default::default()
         })
-        .await
     }
 
     async fn validate_container_adjustment(
         &self,
         request: ValidateContainerAdjustmentRequest,
     ) -> Result<ValidateContainerAdjustmentResponse, HandlerError> {
-        self.blocking(move |inner, guests| inner.validate(guests, &request))
-            .await
+        self.validate(&request).await
     }
 
     async fn notify(&self, notification: Notification) -> Result<(), HandlerError> {
-        self.inner
-            .view
+        self.view
             .lock()
             .expect("never poisoned")
             .apply(&notification);
-        self.blocking(move |inner, guests| inner.notify(guests, &notification))
-            .await
+        self.notify_guests(&notification).await
     }
 }
 

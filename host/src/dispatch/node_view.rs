@@ -59,6 +59,12 @@ impl NodeView {
         self.containers.get(id)
     }
 
+    /// The pod of a container, by the container's id.
+    pub fn pod_of(&self, container_id: &str) -> Option<&PodSandbox> {
+        let container = self.containers.get(container_id)?;
+        self.pods.get(&container.pod_sandbox_id)
+    }
+
     /// The pods, in no particular order.
     pub fn pods(&self) -> impl Iterator<Item = &PodSandbox> {
         self.pods.values()

@@ -11,18 +11,21 @@ use std::{
 };
 
 use nri_proto::{
+    adjust::Conflict,
     api::{self, Event},
     events::EventMask,
 };
 
+use super::NodeView;
 use crate::{
     config::{FailurePolicy, GuestSettings},
-    grants::{self, Family, Refusal, UpdateContext},
+    grants::{self, Family, Refusal, Targets},
     runtime::{
         bindings::types as wit,
         convert::{self, events_from_wit},
         CallResult, GuestFault, GuestId, GuestInstance, GuestPre,
     },
+    untrusted::{GuestText, TokenBucket, MAX_MESSAGE, MAX_VALUE},
 };
 
 /// Faults within [`FAULT_WINDOW`] after which a guest is disabled.
@@ -42,7 +45,7 @@ pub const MIN_CALL: Duration = Duration::from_millis(1);
 pub enum SlotError {
     /// The guest answered with an error of its own.
     #[error("answered with an error: {0}")]
-    Failed(String),
+    Failed(GuestText),
     /// The guest faulted; its instance was discarded.
     #[error("{0}")]
     Fault(#[from] GuestFault),
@@ -55,9 +58,30 @@ pub enum SlotError {
     /// The event's time budget was spent before this guest's turn.
     #[error("was skipped: the event's time budget inside the runtime's request timeout is spent")]
     NoTime,
+    /// The guest's answer sets what a guest before it set; none of it is
+    /// applied.
+    #[error("conflicts with an earlier guest: {0}")]
+    Conflict(Conflict),
+    /// The guest's answer does not fit in what is left of the reply to the
+    /// runtime; none of it is applied.
+    #[error("answered with {size} bytes, more than the {room} left in the reply to the runtime")]
+    ReplyFull {
+        /// Size of the answer.
+        size: usize,
+        /// Room left.
+        room: usize,
+    },
 }
 
 impl SlotError {
+    /// A conflict, with the guest's key made safe to show.
+    pub fn conflict(mut conflict: Conflict) -> Self {
+        conflict.key = conflict
+            .key
+            .map(|k| GuestText::new(&k, MAX_VALUE).to_string());
+        SlotError::Conflict(conflict)
+    }
+
     /// A short name of the kind of error, for metrics.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -66,6 +90,8 @@ impl SlotError {
             SlotError::Disabled(_) => "disabled",
             SlotError::Refused(_) => "refused",
             SlotError::NoTime => "no_time",
+            SlotError::Conflict(_) => "conflict",
+            SlotError::ReplyFull { .. } => "reply_full",
         }
     }
 }
@@ -100,12 +126,11 @@ pub struct StartContext<'a> {
     /// The runtime nri-wasm is registered with.
     pub runtime: &'a wit::RuntimeInfo,
     /// The host's view of the node, for synchronize.
-    pub view: &'a dyn Fn() -> (Vec<api::PodSandbox>, Vec<api::Container>),
+    pub node: &'a Mutex<NodeView>,
 }
 
 #[derive(Default)]
 struct SlotState {
-    instance: Option<GuestInstance>,
     /// Events the guest asked for in configure.
     wanted: Option<EventMask>,
     /// Faults within the last [`FAULT_WINDOW`].
@@ -133,10 +158,59 @@ pub struct GuestStats {
 }
 
 /// A guest in the dispatcher.
+///
+/// Its instance serves one call at a time: a call holds the instance's
+/// lock, with the instance taken out of it, and puts it back only when the
+/// call ends with an answer or the guest's own error. A call that faults,
+/// or whose future is dropped halfway, leaves no instance behind, so the
+/// next call starts a fresh one.
 pub struct GuestSlot {
     pre: GuestPre,
     settings: GuestSettings,
+    instance: tokio::sync::Mutex<Option<GuestInstance>>,
     state: Mutex<SlotState>,
+    /// Lines the host writes about this guest (its failures, refusals).
+    notes: Mutex<TokenBucket>,
+}
+
+/// Lines per second the host writes about one guest, on average.
+pub const NOTES_PER_SECOND: f64 = 20.0;
+/// Lines the host writes about one guest in a burst.
+pub const NOTES_BURST: f64 = 100.0;
+
+/// One call of a guest under way: the instance, lent out of its slot, and
+/// the call's deadline. [`SlotCall::finish`] settles the call.
+pub struct SlotCall<'s> {
+    slot: &'s GuestSlot,
+    home: tokio::sync::MutexGuard<'s, Option<GuestInstance>>,
+    instance: GuestInstance,
+    deadline: Duration,
+}
+
+impl SlotCall<'_> {
+    /// The instance to call.
+    pub fn instance(&mut self) -> &mut GuestInstance {
+        &mut self.instance
+    }
+
+    /// The deadline of this call.
+    pub fn deadline(&self) -> Duration {
+        self.deadline
+    }
+
+    /// Settles the call: the instance goes back unless the guest faulted.
+    pub fn finish<T>(self, result: CallResult<T>) -> Result<T, SlotError> {
+        let SlotCall {
+            slot,
+            mut home,
+            instance,
+            ..
+        } = self;
+        if result.is_ok() {
+            *home = Some(instance);
+        }
+        slot.settle(result)
+    }
 }
 
 impl GuestSlot {
@@ -145,7 +219,9 @@ impl GuestSlot {
         GuestSlot {
             pre,
             settings,
+            instance: tokio::sync::Mutex::new(None),
             state: Mutex::new(SlotState::default()),
+            notes: Mutex::new(TokenBucket::new(NOTES_PER_SECOND, NOTES_BURST)),
         }
     }
 
@@ -172,12 +248,29 @@ impl GuestSlot {
 
     /// Instances created so far.
     pub fn instances(&self) -> u64 {
-        self.state.lock().expect("never poisoned").stats.instances
+        self.books().stats.instances
+    }
+
+    fn books(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        self.state.lock().expect("never poisoned")
+    }
+
+    /// Whether the host may write a line about the guest now (a failure,
+    /// a refusal); if so, how many were suppressed before it.
+    pub fn note(&self) -> Option<u64> {
+        let mut notes = self.notes.lock().expect("never poisoned");
+        notes.take(Instant::now()).then(|| notes.take_suppressed())
     }
 
     /// Whether the guest is called for `pod` at all.
     pub fn in_scope(&self, pod: Option<&api::PodSandbox>) -> bool {
         grants::in_scope(&self.settings.scope, pod)
+    }
+
+    /// Whether the guest may reject containers: a validator is only
+    /// called with the `validate` grant.
+    pub fn may_validate(&self) -> bool {
+        self.settings.grants.validate
     }
 
     /// The pod as this guest may read it.
@@ -190,33 +283,30 @@ impl GuestSlot {
         convert::container_to_wit(container, &self.settings.read)
     }
 
-    /// A validation request as this guest may read it.
+    /// A validation request as this guest may read it; `visible` tells
+    /// whether the guest's scope has a container, for the updates and
+    /// owners of other containers.
     pub fn validation_for_guest(
         &self,
         request: &api::ValidateContainerAdjustmentRequest,
+        visible: &dyn Fn(&str) -> bool,
     ) -> wit::ValidateRequest {
-        convert::validate_request_to_wit(request, &self.settings.read)
+        convert::validate_request_to_wit(request, &self.settings.read, visible)
     }
 
     /// The pods in scope and their containers, as this guest may read them.
-    fn visible_node(
-        &self,
-        pods: Vec<api::PodSandbox>,
-        containers: Vec<api::Container>,
-    ) -> (Vec<wit::PodSandbox>, Vec<wit::Container>) {
-        let pods: Vec<api::PodSandbox> = pods
-            .into_iter()
+    fn visible_node(&self, node: &NodeView) -> (Vec<wit::PodSandbox>, Vec<wit::Container>) {
+        let pods = node
+            .pods()
             .filter(|p| self.in_scope(Some(p)))
+            .map(|p| self.pod_for_guest(p))
             .collect();
-        let containers = containers
-            .iter()
-            .filter(|c| pods.iter().any(|p| p.id == c.pod_sandbox_id))
+        let containers = node
+            .containers()
+            .filter(|c| node.pod_of(&c.id).is_some_and(|p| self.in_scope(Some(p))))
             .map(|c| self.container_for_guest(c))
             .collect();
-        (
-            pods.iter().map(|p| self.pod_for_guest(p)).collect(),
-            containers,
-        )
+        (pods, containers)
     }
 
     /// Checks an answer against the guest's grants; a refusal is counted
@@ -226,35 +316,29 @@ impl GuestSlot {
         adjust: Option<&api::ContainerAdjustment>,
         updates: &[api::ContainerUpdate],
         evictions: &[api::ContainerEviction],
-        context: &UpdateContext<'_>,
+        targets: &Targets<'_>,
     ) -> Result<(), SlotError> {
         let refusals =
-            grants::check_answer(&self.settings.grants, adjust, updates, evictions, context);
+            grants::check_answer(&self.settings.grants, adjust, updates, evictions, targets);
         if refusals.is_empty() {
             return Ok(());
         }
-        let container = context.container_id;
-        let mut state = self.state.lock().expect("never poisoned");
+        let mut state = self.books();
         for refusal in &refusals {
             *state.stats.refusals.entry(refusal.family).or_default() += 1;
-            tracing::warn!(
-                guest = %self.id(), container, family = %refusal.family, field = %refusal.field,
-                value = %refusal.value, grant = %refusal.grant,
-                "refused a change beyond the guest's grants"
-            );
         }
         Err(SlotError::Refused(refusals))
     }
 
     /// What happened to the guest so far.
     pub fn stats(&self) -> GuestStats {
-        self.state.lock().expect("never poisoned").stats.clone()
+        self.books().stats.clone()
     }
 
     /// The events the guest handles: those it exports an interface for,
     /// narrowed to what it asked for in configure, once it was asked.
     pub fn events(&self) -> EventMask {
-        let state = self.state.lock().expect("never poisoned");
+        let state = self.books();
         state.wanted.unwrap_or_else(|| self.pre.handled_events())
     }
 
@@ -263,50 +347,63 @@ impl GuestSlot {
         self.events().contains(event)
     }
 
-    /// Calls the guest: starts its instance first if it has none, and
-    /// records faults.
-    pub fn call<T>(
+    /// Begins a call: waits for the instance (one call at a time), starts
+    /// one first if there is none, and takes the call's deadline from the
+    /// budget.
+    pub async fn begin(
         &self,
         start: &StartContext<'_>,
         budget: &Budget,
-        f: impl FnOnce(&mut GuestInstance, Duration) -> CallResult<T>,
-    ) -> Result<T, SlotError> {
-        let mut state = self.state.lock().expect("never poisoned");
-        self.check_enabled(&mut state)?;
-        if state.instance.is_none() {
-            self.start(&mut state, start, budget)?;
-        }
-        let deadline = budget.grant(self.settings.limits.deadline)?;
-        let instance = state.instance.as_mut().expect("started above");
-        let result = f(instance, deadline);
-        self.settle(&mut state, result)
+    ) -> Result<SlotCall<'_>, SlotError> {
+        let mut home = self.instance.lock().await;
+        self.check_enabled()?;
+        let instance = match home.take() {
+            Some(instance) => instance,
+            None => self.start(start, budget).await?.0,
+        };
+        let deadline = match budget.grant(self.settings.limits.deadline) {
+            Ok(deadline) => deadline,
+            Err(no_time) => {
+                *home = Some(instance);
+                return Err(no_time);
+            }
+        };
+        Ok(SlotCall {
+            slot: self,
+            home,
+            instance,
+            deadline,
+        })
     }
 
     /// Treats an answer the host cannot take (too large) as a fault of the
     /// guest: its instance is discarded and the fault counted.
-    pub fn refuse_answer(&self, fault: GuestFault) -> SlotError {
-        let mut state = self.state.lock().expect("never poisoned");
-        match self.settle::<()>(&mut state, Err(fault)) {
+    pub async fn refuse_answer(&self, fault: GuestFault) -> SlotError {
+        self.instance.lock().await.take();
+        match self.settle::<()>(Err(fault)) {
             Err(err) => err,
             Ok(()) => unreachable!("settling a fault is an error"),
         }
     }
 
     /// Brings the guest up to date with the runtime and the node: starts
-    /// its instance if needed, configures it and synchronizes it. Returns
-    /// its updates to existing containers.
-    pub fn resync(
+    /// a fresh instance, configures it and synchronizes it. Returns its
+    /// updates to existing containers.
+    pub async fn resync(
         &self,
         start: &StartContext<'_>,
         budget: &Budget,
     ) -> Result<Vec<wit::ContainerUpdate>, SlotError> {
-        let mut state = self.state.lock().expect("never poisoned");
-        self.check_enabled(&mut state)?;
-        state.instance = None;
-        self.start(&mut state, start, budget)
+        let mut home = self.instance.lock().await;
+        self.check_enabled()?;
+        home.take();
+        let (instance, updates) = self.start(start, budget).await?;
+        *home = Some(instance);
+        Ok(updates)
     }
 
-    fn check_enabled(&self, state: &mut SlotState) -> Result<(), SlotError> {
+    fn check_enabled(&self) -> Result<(), SlotError> {
+        let mut state = self.books();
         if let Some(until) = state.disabled_until {
             let left = until.saturating_duration_since(Instant::now());
             if !left.is_zero() {
@@ -318,35 +415,38 @@ impl GuestSlot {
         Ok(())
     }
 
-    fn start(
+    /// A fresh instance, configured and synchronized, and its updates.
+    async fn start(
         &self,
-        state: &mut SlotState,
         start: &StartContext<'_>,
         budget: &Budget,
-    ) -> Result<Vec<wit::ContainerUpdate>, SlotError> {
-        state.stats.instances += 1;
-        match self.pre.instantiate() {
-            Ok(instance) => state.instance = Some(instance),
-            Err(fault) => return self.settle(state, Err(fault)),
-        }
+    ) -> Result<(GuestInstance, Vec<wit::ContainerUpdate>), SlotError> {
+        self.books().stats.instances += 1;
+        budget.grant(self.settings.limits.deadline)?;
+        let mut instance = match self.pre.instantiate().await {
+            Ok(instance) => instance,
+            Err(fault) => return self.settle(Err(fault)),
+        };
         let deadline = budget.grant(self.settings.limits.deadline)?;
-        let instance = state.instance.as_mut().expect("just set");
-        let wanted = instance.configure(deadline, &self.settings.config, start.runtime);
-        let wanted = self.settle(state, wanted)?;
+        let wanted = instance
+            .configure(deadline, &self.settings.config, start.runtime)
+            .await;
+        let wanted = self.settle(wanted)?;
         let handled = self.pre.handled_events();
-        state.wanted = Some(wanted.map_or(handled, |w| events_from_wit(w).intersect(handled)));
+        self.books().wanted =
+            Some(wanted.map_or(handled, |w| events_from_wit(w).intersect(handled)));
 
-        let (pods, containers) = (start.view)();
-        let (pods, containers) = self.visible_node(pods, containers);
+        let (pods, containers) = self.visible_node(&start.node.lock().expect("never poisoned"));
         let deadline = budget.grant(self.settings.limits.deadline)?;
-        let instance = state.instance.as_mut().expect("just set");
-        let updates = instance.synchronize(deadline, &pods, &containers);
-        self.settle(state, updates)
+        let updates = instance.synchronize(deadline, &pods, &containers).await;
+        let updates = self.settle(updates)?;
+        Ok((instance, updates))
     }
 
     /// Turns a call's result into the slot's answer, keeping the books on
     /// faults.
-    fn settle<T>(&self, state: &mut SlotState, result: CallResult<T>) -> Result<T, SlotError> {
+    fn settle<T>(&self, result: CallResult<T>) -> Result<T, SlotError> {
+        let mut state = self.books();
         match result {
             Ok(Ok(answer)) => {
                 state.stats.calls += 1;
@@ -354,10 +454,9 @@ impl GuestSlot {
             }
             Ok(Err(message)) => {
                 state.stats.calls += 1;
-                Err(SlotError::Failed(message))
+                Err(SlotError::Failed(GuestText::new(&message, MAX_MESSAGE)))
             }
             Err(fault) => {
-                state.instance = None;
                 state.stats.faults += 1;
                 state.stats.last_fault = Some(fault.clone());
                 if let Some(period) = state.count_fault(Instant::now()) {

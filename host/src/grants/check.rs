@@ -13,6 +13,7 @@ use nri_proto::{
 };
 
 use super::model::{Bounds, Grants, Patterns, UpdateScope};
+use crate::untrusted::{GuestText, MAX_VALUE};
 
 /// A grant family: one operator-visible key of `[plugins.NAME.grants]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -142,7 +143,8 @@ fn refuse(
     Refusal {
         family,
         field: field.to_string(),
-        value: value.to_string(),
+        // The value is the guest's: made safe to log and show.
+        value: GuestText::new(&value.to_string(), MAX_VALUE).to_string(),
         grant: grant.to_string(),
     }
 }
@@ -578,15 +580,18 @@ fn check_device(grants: &Grants, device: &nri_proto::api::LinuxDevice) -> Result
     ))
 }
 
-/// Where the updated containers are, as far as the update grant cares.
-pub struct UpdateContext<'a> {
-    /// The event's container: updating it (in UpdateContainer) needs only
-    /// the resource grants.
-    pub container_id: &'a str,
-    /// The pod of the event's container.
-    pub pod_id: &'a str,
-    /// The pod of a container, by id (`None`: no such container).
-    pub pod_of: &'a dyn Fn(&str) -> Option<String>,
+/// Which containers an answer may name, for one guest and one event.
+pub struct Targets<'a> {
+    /// The container whose update the event is about (UpdateContainer):
+    /// changing its update needs only the resource grants.
+    pub own: Option<&'a str>,
+    /// The pod of the event's container, for `updates = "same-pod"`;
+    /// none in Synchronize.
+    pub pod_id: Option<&'a str>,
+    /// The pod of an existing container the guest may see (in its scope);
+    /// `None` for a container it may not see, one that does not exist, and
+    /// the container being created, which is not there to update yet.
+    pub visible_pod_of: &'a dyn Fn(&str) -> Option<String>,
 }
 
 /// Checks a whole answer: the adjustment of the container being created
@@ -598,7 +603,7 @@ pub fn check_answer(
     adjust: Option<&ContainerAdjustment>,
     updates: &[ContainerUpdate],
     evictions: &[ContainerEviction],
-    context: &UpdateContext<'_>,
+    targets: &Targets<'_>,
 ) -> Vec<Refusal> {
     let mut refusals = Vec::new();
     if let Some(adjust) = adjust {
@@ -609,37 +614,47 @@ pub fn check_answer(
         );
     }
     for update in updates {
-        refusals.extend(check_update_target(grants, &update.container_id, context).err());
+        refusals.extend(check_update_target(grants, &update.container_id, targets).err());
         if let Some(resources) = update.linux.as_ref().and_then(|l| l.resources.as_ref()) {
             refusals.extend(check_resources(grants, resources).err());
         }
     }
     for eviction in evictions {
-        refusals.extend(
-            switch(
-                Family::Evictions,
-                "evict",
-                grants.evictions,
-                true,
-                &eviction.container_id,
-            )
-            .err(),
-        );
+        let id = &eviction.container_id;
+        let check = switch(Family::Evictions, "evict", grants.evictions, true, id)
+            .and_then(|()| visible_target(Family::Evictions, "evict", id, targets).map(drop));
+        refusals.extend(check.err());
     }
     refusals
 }
 
-fn check_update_target(
-    grants: &Grants,
+/// A container an answer names must be one the guest may see.
+fn visible_target(
+    family: Family,
+    field: &str,
     id: &str,
-    context: &UpdateContext<'_>,
-) -> Result<(), Refusal> {
-    let allowed = id == context.container_id
-        || match grants.updates {
-            UpdateScope::None => false,
-            UpdateScope::Any => true,
-            UpdateScope::SamePod => (context.pod_of)(id).as_deref() == Some(context.pod_id),
-        };
+    targets: &Targets<'_>,
+) -> Result<String, Refusal> {
+    (targets.visible_pod_of)(id).ok_or_else(|| {
+        refuse(
+            family,
+            field,
+            id,
+            "an existing container in the guest's scope",
+        )
+    })
+}
+
+fn check_update_target(grants: &Grants, id: &str, targets: &Targets<'_>) -> Result<(), Refusal> {
+    if targets.own == Some(id) {
+        return Ok(());
+    }
+    let pod = visible_target(Family::Updates, "update", id, targets)?;
+    let allowed = match grants.updates {
+        UpdateScope::None => false,
+        UpdateScope::Any => true,
+        UpdateScope::SamePod => targets.pod_id == Some(pod.as_str()),
+    };
     if allowed {
         Ok(())
     } else {
@@ -819,11 +834,11 @@ mod tests {
         refusals.iter().map(ToString::to_string).collect()
     }
 
-    fn no_updates() -> UpdateContext<'static> {
-        UpdateContext {
-            container_id: "c1",
-            pod_id: "p1",
-            pod_of: &|_| None,
+    fn no_updates() -> Targets<'static> {
+        Targets {
+            own: None,
+            pod_id: Some("p1"),
+            visible_pod_of: &|_| None,
         }
     }
 
@@ -853,60 +868,79 @@ mod tests {
 
     #[test]
     fn updates_and_evictions_need_their_grants() {
-        let update = api::ContainerUpdate {
-            container_id: "other".into(),
+        let update = |id: &str| api::ContainerUpdate {
+            container_id: id.into(),
             ..Default::default()
         };
-        let pod_of = |id: &str| Some(if id == "other" { "p1" } else { "p2" }.to_string());
-        let context = UpdateContext {
-            container_id: "c1",
-            pod_id: "p1",
-            pod_of: &pod_of,
+        // "other" shares the event's pod p1, "far" is in p2; "hidden" is
+        // outside the guest's scope, like any id it makes up.
+        let pod_of = |id: &str| match id {
+            "other" | "c1" => Some("p1".to_string()),
+            "far" | "victim" => Some("p2".to_string()),
+            _ => None,
         };
-        let own = api::ContainerUpdate {
-            container_id: "c1".into(),
-            ..Default::default()
+        let targets = Targets {
+            own: Some("c1"),
+            pod_id: Some("p1"),
+            visible_pod_of: &pod_of,
         };
-        let own_only = check_answer(&Grants::default(), None, &[own], &[], &context);
+        let own_only = check_answer(&Grants::default(), None, &[update("c1")], &[], &targets);
         assert!(
             own_only.is_empty(),
             "updating the event's own container needs no updates grant"
         );
-        let check = |g: &str, u: &[ContainerUpdate]| {
-            messages(check_answer(&grants(g), None, u, &[], &context))
+        let check = |g: &str, id: &str| {
+            messages(check_answer(&grants(g), None, &[update(id)], &[], &targets))
         };
-        assert_eq!(
-            check("", std::slice::from_ref(&update)),
-            ["update \"other\" is not granted (updates grant: None)"]
-        );
-        assert!(check("updates = \"same-pod\"", std::slice::from_ref(&update)).is_empty());
-        let elsewhere = api::ContainerUpdate {
-            container_id: "far".into(),
-            ..Default::default()
+        let cases: [(&str, &str, &[&str]); 8] = [
+            ("", "other", &["update \"other\" is not granted (updates grant: None)"]),
+            ("updates = \"same-pod\"", "other", &[]),
+            ("updates = \"same-pod\"", "far", &["update \"far\" is not granted (updates grant: SamePod)"]),
+            ("updates = \"any\"", "far", &[]),
+            ("updates = \"any\"", "hidden", &["update \"hidden\" is not granted (updates grant: an existing container in the guest's scope)"]),
+            ("updates = \"any\"", "made-up", &["update \"made-up\" is not granted (updates grant: an existing container in the guest's scope)"]),
+            ("", "hidden", &["update \"hidden\" is not granted (updates grant: an existing container in the guest's scope)"]),
+            ("updates = \"same-pod\"", "far", &["update \"far\" is not granted (updates grant: SamePod)"]),
+        ];
+        for (grant, id, want) in cases {
+            assert_eq!(check(grant, id), want, "{grant} updating {id}");
+        }
+        let synchronize = Targets {
+            own: None,
+            pod_id: None,
+            visible_pod_of: &pod_of,
         };
-        assert_eq!(
-            check("updates = \"same-pod\"", std::slice::from_ref(&elsewhere)),
-            ["update \"far\" is not granted (updates grant: SamePod)"]
-        );
-        assert!(check("updates = \"any\"", &[elsewhere]).is_empty());
-        let eviction = api::ContainerEviction {
-            container_id: "victim".into(),
-            ..Default::default()
-        };
-        let evict = |g: &str| {
+        let sync = |g: &str, id: &str| {
             messages(check_answer(
                 &grants(g),
                 None,
+                &[update(id)],
                 &[],
-                std::slice::from_ref(&eviction),
-                &context,
+                &synchronize,
             ))
         };
         assert_eq!(
-            evict(""),
+            sync("updates = \"same-pod\"", "other"),
+            ["update \"other\" is not granted (updates grant: SamePod)"],
+            "no event pod: same-pod admits nothing"
+        );
+        assert!(sync("updates = \"any\"", "c1").is_empty());
+        let evict = |g: &str, id: &str| {
+            let eviction = api::ContainerEviction {
+                container_id: id.into(),
+                ..Default::default()
+            };
+            messages(check_answer(&grants(g), None, &[], &[eviction], &targets))
+        };
+        assert_eq!(
+            evict("", "victim"),
             ["evict \"victim\" is not granted (evictions grant: false)"]
         );
-        assert!(evict("evictions = true").is_empty());
+        assert!(evict("evictions = true", "victim").is_empty());
+        assert_eq!(
+            evict("evictions = true", "made-up"),
+            ["evict \"made-up\" is not granted (evictions grant: an existing container in the guest's scope)"]
+        );
     }
 
     /// Patterns that match exactly these keys (removal markers dropped).

@@ -14,7 +14,7 @@ mod model;
 mod redact;
 mod scope;
 
-pub use check::{check_answer, Family, Refusal, UpdateContext, ADJUSTMENT_FIELDS, RESOURCE_FIELDS};
+pub use check::{check_answer, Family, Refusal, Targets, ADJUSTMENT_FIELDS, RESOURCE_FIELDS};
 pub use model::{
     Bounds, CpuGrant, DeviceGrant, Grants, MemoryGrant, MountGrant, Patterns, ReadGrants, Scope,
     UpdateScope,

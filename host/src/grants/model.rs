@@ -293,6 +293,10 @@ pub struct Grants {
     /// Evictions of containers.
     #[serde(default)]
     pub evictions: bool,
+    /// Rejecting containers: a validator is called only with this grant,
+    /// since its answer can fail any container it sees.
+    #[serde(default)]
+    pub validate: bool,
 }
 
 /// What of pods and containers a guest may read; the rest is redacted.

@@ -180,7 +180,7 @@ impl Notification {
 /// What nri-wasm does with NRI events. One call per runtime request, in the
 /// order the runtime sends them; calls for different requests may overlap.
 /// The calls run on the connection's own thread ([`run_plugin`](super::run_plugin)):
-/// blocking work belongs in [`lane::run_blocking`](crate::lane::run_blocking).
+/// they must not block it for longer than a guest's deadline.
 #[async_trait]
 pub trait NriHandler: Send + Sync + 'static {
     /// The runtime (re)connected. Returns the events wanted; the protocol

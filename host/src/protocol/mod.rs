@@ -127,11 +127,11 @@ pub struct PluginConfig {
 /// anew. Returns when `stop` fires.
 ///
 /// The connection runs on a thread of its own, on a single-threaded
-/// runtime whose handler's blocking work (guest calls) runs on that same
-/// thread between polls ([`lane`](crate::lane)): an event goes from the
-/// socket through the multiplexer, ttrpc, the handler and the guests and
-/// back without crossing a thread. While guests run, the connection waits;
-/// NRI sends a plugin one request at a time.
+/// runtime that also runs the guests (their calls are futures, polled in
+/// the handler's task): an event goes from the socket through the
+/// multiplexer, ttrpc, the handler and the guests and back without
+/// crossing a thread. While a guest computes, the connection waits; NRI
+/// sends a plugin one request at a time.
 pub async fn run_plugin(
     config: PluginConfig,
     handler: Arc<dyn NriHandler>,
@@ -146,7 +146,7 @@ pub async fn run_plugin(
                 .enable_all()
                 .build()
                 .expect("a single-threaded runtime for the NRI connection");
-            crate::lane::block_on(&runtime, keep_connected(config, handler, link, stop));
+            runtime.block_on(keep_connected(config, handler, link, stop));
             done.send(()).ok();
         });
     match thread {

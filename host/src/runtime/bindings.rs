@@ -7,6 +7,9 @@ mod generated {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "plugin",
+        // Guest calls are futures: a guest that waits in WASI (a timer, a
+        // poll) yields, and its call can be cut off at its deadline.
+        exports: { default: async },
     });
 }
 

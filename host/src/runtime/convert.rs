@@ -148,8 +148,14 @@ fn labels_shown(map: &HashMap<String, String>, shown: &impl Visible) -> Vec<(Str
     pairs_where(map, |k| shown.label(k), String::clone)
 }
 
+/// The annotations whose keys `shown` shows; in an adjustment, a removal
+/// (`-key`) is shown where the key is.
 fn annotations_shown(map: &HashMap<String, String>, shown: &impl Visible) -> Vec<(String, String)> {
-    pairs_where(map, |k| shown.annotation(k), String::clone)
+    pairs_where(
+        map,
+        |k| shown.annotation(nri_proto::adjust::split_marker(k).0),
+        String::clone,
+    )
 }
 
 /// `items` if `shown`, else nothing.
@@ -1263,11 +1269,23 @@ fn field_number(field: wit::Field) -> i32 {
     EnumOrUnknown::<api::Field>::from(field).value()
 }
 
-/// Owners of every container, sorted by container id, field and key.
-pub fn owners_to_wit(owning: &api::OwningPlugins) -> Vec<wit::FieldOwners> {
+/// Owners of the containers `visible` admits, sorted by container id,
+/// field and key, without the entries whose keys `shown` hides (annotation
+/// keys, mount destinations).
+pub fn owners_to_wit(
+    owning: &api::OwningPlugins,
+    shown: &impl Visible,
+    visible: &dyn Fn(&str) -> bool,
+) -> Vec<wit::FieldOwners> {
+    let key_shown = |f: i32, key: &str| match <api::Field as protobuf::Enum>::from_i32(f) {
+        Some(api::Field::Annotations) => shown.annotation(key),
+        Some(api::Field::Mounts) => shown.mounts(),
+        _ => true,
+    };
     let mut out: Vec<wit::FieldOwners> = owning
         .owners
         .iter()
+        .filter(|(id, _)| visible(id))
         .map(|(id, owners)| {
             let mut simple: Vec<(i32, &String)> =
                 owners.simple.iter().map(|(f, o)| (*f, o)).collect();
@@ -1276,6 +1294,7 @@ pub fn owners_to_wit(owning: &api::OwningPlugins) -> Vec<wit::FieldOwners> {
                 .compound
                 .iter()
                 .flat_map(|(f, c)| c.owners.iter().map(move |(k, o)| (*f, k, o)))
+                .filter(|(f, k, _)| key_shown(*f, k))
                 .collect();
             compound.sort();
             wit::FieldOwners {
@@ -1321,22 +1340,35 @@ pub fn owners_from_wit(owners: Vec<wit::FieldOwners>) -> api::OwningPlugins {
 
 impl From<&api::ValidateContainerAdjustmentRequest> for wit::ValidateRequest {
     fn from(r: &api::ValidateContainerAdjustmentRequest) -> Self {
-        validate_request_to_wit(r, &Everything)
+        validate_request_to_wit(r, &Everything, &|_| true)
     }
 }
 
-/// A validation request with what `shown` shows of its pod, container and
-/// merged adjustment.
+/// A validation request with what `shown` shows of its pod, container,
+/// merged adjustment and owners, and of the updates and owners of other
+/// containers only those `visible` admits.
 pub fn validate_request_to_wit(
     r: &api::ValidateContainerAdjustmentRequest,
     shown: &impl Visible,
+    visible: &dyn Fn(&str) -> bool,
 ) -> wit::ValidateRequest {
+    let container = r.container.get_or_default();
+    let visible = |id: &str| id == container.id || visible(id);
+    let updates: Vec<&api::ContainerUpdate> = r
+        .update
+        .iter()
+        .filter(|u| visible(&u.container_id))
+        .collect();
     wit::ValidateRequest {
         pod: pod_to_wit(r.pod.get_or_default(), shown),
-        container: container_to_wit(r.container.get_or_default(), shown),
+        container: container_to_wit(container, shown),
         adjust: r.adjust.as_ref().map(|a| adjustment_to_wit(a, shown)),
-        updates: list(&r.update),
-        owners: r.owners.as_ref().map(owners_to_wit).unwrap_or_default(),
+        updates: updates.into_iter().map(Into::into).collect(),
+        owners: r
+            .owners
+            .as_ref()
+            .map(|o| owners_to_wit(o, shown, &visible))
+            .unwrap_or_default(),
         plugins: list(&r.plugins),
     }
 }

@@ -59,7 +59,9 @@ impl WasmEngine {
         )?;
         // WASI for the guests whose toolchains import it; what it can
         // reach is each guest's own WasiAccess (nothing unless granted).
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        // Its asynchronous form: a guest waiting in WASI (a timer, a poll)
+        // yields to the host, which ends the call at its deadline.
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         let ticker = Ticker::start(engine.clone());
         Ok(WasmEngine {
             engine,

@@ -14,6 +14,8 @@ use wasmtime::{
     Store, Trap,
 };
 
+use crate::untrusted::{GuestText, MAX_MESSAGE};
+
 use super::{
     bindings::{adjuster, container_events, lifecycle, pod_events, types as wit, validator},
     cache::ContentDigest,
@@ -137,11 +139,7 @@ struct ExportIndices {
     validator: Option<validator::GuestIndices>,
 }
 
-/// Events each interface delivers.
-/// The package of the interfaces the host defines (`log`, and those a
-/// guest exports); any other import is WASI's.
-const HOST_PACKAGE: &str = "nri:plugin/";
-
+// Events each interface delivers.
 const POD_EVENTS: [Event; 5] = [
     Event::RUN_POD_SANDBOX,
     Event::UPDATE_POD_SANDBOX,
@@ -215,7 +213,6 @@ pub struct GuestPre {
     exports: ExportIndices,
     limits: GuestLimits,
     wasi: WasiAccess,
-    imports_wasi: bool,
 }
 
 impl GuestPre {
@@ -232,10 +229,6 @@ impl GuestPre {
             .instantiate_pre(component)
             .map_err(LinkError::Imports)?;
         let exports = ExportIndices::find(&pre);
-        let imports_wasi = component
-            .component_type()
-            .imports(engine.engine())
-            .any(|(name, _)| !name.starts_with(HOST_PACKAGE));
         if exports.handled().is_empty() {
             return Err(if exports.lifecycle.is_some() {
                 LinkError::OnlyLifecycle
@@ -251,15 +244,7 @@ impl GuestPre {
             exports,
             limits: sandbox.limits,
             wasi: sandbox.wasi.unwrap_or_default(),
-            imports_wasi,
         })
-    }
-
-    /// Whether it imports anything beside the host's own interfaces (that
-    /// is, WASI), whose synchronous bindings block on an async runtime of
-    /// their own: such a guest must be called outside any async runtime.
-    pub fn imports_wasi(&self) -> bool {
-        self.imports_wasi
     }
 
     /// `NN-name`.
@@ -296,8 +281,9 @@ impl GuestPre {
         self.exports.names()
     }
 
-    /// Creates a fresh instance in a store of its own.
-    pub fn instantiate(&self) -> Result<GuestInstance, GuestFault> {
+    /// Creates a fresh instance in a store of its own. Instantiation runs
+    /// guest code (start functions), so it has the call deadline too.
+    pub async fn instantiate(&self) -> Result<GuestInstance, GuestFault> {
         let wasi = self.wasi.context().map_err(|err| {
             GuestFault::Instantiate(format!("cannot set up its WASI access: {err:#}"))
         })?;
@@ -306,9 +292,9 @@ impl GuestPre {
         store.limiter(|state| state);
         store.set_epoch_deadline(ticks(self.limits.deadline));
         store.epoch_deadline_trap();
-        let instance = self
-            .pre
-            .instantiate(&mut store)
+        let deadline = self.limits.deadline;
+        let instance = within(deadline, self.pre.instantiate_async(&mut store))
+            .await
             .map_err(|err| classify(err, &mut store, self.limits))
             .map_err(|fault| match fault {
                 GuestFault::Trap(msg) => GuestFault::Instantiate(msg),
@@ -373,23 +359,50 @@ fn ticks(deadline: Duration) -> u64 {
     (deadline.as_nanos() / EPOCH_TICK.as_nanos()) as u64 + 1
 }
 
+/// A guest call ran out of time while the host was waiting for it (in a
+/// WASI timer or poll), where the epoch deadline cannot reach it.
+#[derive(Debug, thiserror::Error)]
+#[error("the call's deadline passed while the host waited on the guest's behalf")]
+struct DeadlinePassed;
+
+/// Runs a guest call with a hard deadline. Guest code is stopped by the
+/// epoch deadline; time a guest spends in the host (waiting on a WASI
+/// timer, say) is cut off here: the call's future is dropped, and with it
+/// the guest's fiber, so the instance must be discarded.
+async fn within<T>(
+    deadline: Duration,
+    call: impl std::future::Future<Output = wasmtime::Result<T>>,
+) -> wasmtime::Result<T> {
+    // One tick beyond the epoch deadline, so that guest code running out
+    // of time is reported by the epoch, as a trap, the same on every path.
+    match tokio::time::timeout(deadline + EPOCH_TICK, call).await {
+        Ok(result) => result,
+        Err(_) => Err(DeadlinePassed.into()),
+    }
+}
+
 fn classify(
     err: wasmtime::Error,
     store: &mut Store<GuestState>,
     limits: GuestLimits,
 ) -> GuestFault {
     let memory_denied = store.data_mut().take_memory_denied();
+    if err.is::<DeadlinePassed>() {
+        return GuestFault::Timeout(limits.deadline);
+    }
     match err.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => GuestFault::Timeout(limits.deadline),
         Some(Trap::StackOverflow) => GuestFault::StackOverflow,
         _ if memory_denied => GuestFault::MemoryLimit(limits.memory),
-        _ => GuestFault::Trap(format!("{err:#}")),
+        // A trap's message carries the guest's own function names.
+        _ => GuestFault::Trap(GuestText::new(&format!("{err:#}"), MAX_MESSAGE).to_string()),
     }
 }
 
 /// A running guest: one store, kept across events so the guest keeps its
 /// state, serving one call at a time. After a [`GuestFault`] it must not be
-/// called again.
+/// called again; a call whose future is dropped before it ends leaves it
+/// unusable too.
 pub struct GuestInstance {
     store: Store<GuestState>,
     exports: Exports,
@@ -410,105 +423,110 @@ pub enum GuestNotification<'a> {
     Container(Event, &'a wit::PodSandbox, &'a wit::Container),
 }
 
-impl GuestInstance {
-    /// Runs one export call with the deadline `deadline`.
-    fn call<T>(
-        &mut self,
-        deadline: Duration,
-        f: impl FnOnce(&Exports, &mut Store<GuestState>) -> wasmtime::Result<Result<T, String>>,
-    ) -> CallResult<T> {
+/// Runs `$call` (a future over `$store`) as one guest call of `$instance`
+/// with `$deadline`: the store's epoch deadline is set, the call is cut
+/// off at the deadline, and its failure is classified.
+macro_rules! guest_call {
+    ($instance:ident, $deadline:expr, |$exports:ident, $store:ident| $call:expr) => {{
+        let deadline: Duration = $deadline;
         let limits = GuestLimits {
             deadline,
-            ..self.limits
+            ..$instance.limits
         };
-        self.store.set_epoch_deadline(ticks(deadline));
-        self.store.data_mut().take_memory_denied();
-        f(&self.exports, &mut self.store).map_err(|err| classify(err, &mut self.store, limits))
-    }
+        $instance.store.set_epoch_deadline(ticks(deadline));
+        $instance.store.data_mut().take_memory_denied();
+        let $exports = &$instance.exports;
+        let $store = &mut $instance.store;
+        let result: wasmtime::Result<Result<_, String>> = within(deadline, async { $call }).await;
+        result.map_err(|err| classify(err, &mut $instance.store, limits))
+    }};
+}
 
+impl GuestInstance {
     /// Starts the guest: its configuration and the runtime. Returns the
     /// events it wants (all it handles, if it does not export lifecycle).
-    pub fn configure(
+    pub async fn configure(
         &mut self,
         deadline: Duration,
         config: &str,
         runtime: &wit::RuntimeInfo,
     ) -> CallResult<Option<wit::Events>> {
-        self.call(deadline, |e, store| match &e.lifecycle {
-            Some(l) => Ok(l.call_configure(store, config, runtime)?.map(Some)),
+        guest_call!(self, deadline, |e, store| match &e.lifecycle {
+            Some(l) => Ok(l.call_configure(store, config, runtime).await?.map(Some)),
             None => Ok(Ok(None)),
         })
     }
 
     /// Tells the guest every pod and container.
-    pub fn synchronize(
+    pub async fn synchronize(
         &mut self,
         deadline: Duration,
         pods: &[wit::PodSandbox],
         containers: &[wit::Container],
     ) -> CallResult<Vec<wit::ContainerUpdate>> {
-        self.call(deadline, |e, store| match &e.lifecycle {
-            Some(l) => l.call_synchronize(store, pods, containers),
+        guest_call!(self, deadline, |e, store| match &e.lifecycle {
+            Some(l) => l.call_synchronize(store, pods, containers).await,
             None => Ok(Ok(Vec::new())),
         })
     }
 
     /// Delivers an event that needs no answer.
-    pub fn notify(
+    pub async fn notify(
         &mut self,
         deadline: Duration,
         notification: GuestNotification<'_>,
     ) -> CallResult<()> {
-        self.call(deadline, |e, store| match notification {
-            GuestNotification::Pod(event, pod) => {
-                let Some(p) = &e.pod_events else {
-                    return Ok(Ok(()));
-                };
-                match event {
-                    Event::RUN_POD_SANDBOX => p.call_run_pod_sandbox(store, pod),
-                    Event::POST_UPDATE_POD_SANDBOX => p.call_post_update_pod_sandbox(store, pod),
-                    Event::STOP_POD_SANDBOX => p.call_stop_pod_sandbox(store, pod),
-                    Event::REMOVE_POD_SANDBOX => p.call_remove_pod_sandbox(store, pod),
-                    other => Ok(Err(format!("{other:?} is not a pod event"))),
-                }
-            }
-            GuestNotification::UpdatePod(pod, overhead, resources) => {
-                let Some(p) = &e.pod_events else {
-                    return Ok(Ok(()));
-                };
-                p.call_update_pod_sandbox(store, pod, overhead, resources)
-            }
-            GuestNotification::Container(event, pod, container) => {
-                let Some(c) = &e.container_events else {
-                    return Ok(Ok(()));
-                };
-                match event {
-                    Event::POST_CREATE_CONTAINER => {
-                        c.call_post_create_container(store, pod, container)
+        guest_call!(self, deadline, |e, store| match notification {
+            GuestNotification::Pod(event, pod) => match &e.pod_events {
+                None => Ok(Ok(())),
+                Some(p) => match event {
+                    Event::RUN_POD_SANDBOX => p.call_run_pod_sandbox(store, pod).await,
+                    Event::POST_UPDATE_POD_SANDBOX => {
+                        p.call_post_update_pod_sandbox(store, pod).await
                     }
-                    Event::START_CONTAINER => c.call_start_container(store, pod, container),
+                    Event::STOP_POD_SANDBOX => p.call_stop_pod_sandbox(store, pod).await,
+                    Event::REMOVE_POD_SANDBOX => p.call_remove_pod_sandbox(store, pod).await,
+                    other => Ok(Err(format!("{other:?} is not a pod event"))),
+                },
+            },
+            GuestNotification::UpdatePod(pod, overhead, resources) => match &e.pod_events {
+                None => Ok(Ok(())),
+                Some(p) => {
+                    p.call_update_pod_sandbox(store, pod, overhead, resources)
+                        .await
+                }
+            },
+            GuestNotification::Container(event, pod, container) => match &e.container_events {
+                None => Ok(Ok(())),
+                Some(c) => match event {
+                    Event::POST_CREATE_CONTAINER => {
+                        c.call_post_create_container(store, pod, container).await
+                    }
+                    Event::START_CONTAINER => c.call_start_container(store, pod, container).await,
                     Event::POST_START_CONTAINER => {
-                        c.call_post_start_container(store, pod, container)
+                        c.call_post_start_container(store, pod, container).await
                     }
                     Event::POST_UPDATE_CONTAINER => {
-                        c.call_post_update_container(store, pod, container)
+                        c.call_post_update_container(store, pod, container).await
                     }
-                    Event::REMOVE_CONTAINER => c.call_remove_container(store, pod, container),
+                    Event::REMOVE_CONTAINER => {
+                        c.call_remove_container(store, pod, container).await
+                    }
                     other => Ok(Err(format!("{other:?} is not a container event"))),
-                }
-            }
+                },
+            },
         })
     }
 
     /// Asks the guest to adjust a container being created.
-    pub fn create_container(
+    pub async fn create_container(
         &mut self,
         deadline: Duration,
         pod: &wit::PodSandbox,
         container: &wit::Container,
     ) -> CallResult<wit::CreateReply> {
-        self.call(deadline, |e, store| match &e.adjuster {
-            Some(a) => a.call_create_container(store, pod, container),
+        guest_call!(self, deadline, |e, store| match &e.adjuster {
+            Some(a) => a.call_create_container(store, pod, container).await,
             None => Ok(Ok(wit::CreateReply {
                 adjust: None,
                 updates: Vec::new(),
@@ -518,40 +536,43 @@ impl GuestInstance {
     }
 
     /// Asks the guest about a container's resource update.
-    pub fn update_container(
+    pub async fn update_container(
         &mut self,
         deadline: Duration,
         pod: &wit::PodSandbox,
         container: &wit::Container,
         resources: Option<&wit::LinuxResources>,
     ) -> CallResult<wit::UpdateReply> {
-        self.call(deadline, |e, store| match &e.adjuster {
-            Some(a) => a.call_update_container(store, pod, container, resources),
+        guest_call!(self, deadline, |e, store| match &e.adjuster {
+            Some(a) => {
+                a.call_update_container(store, pod, container, resources)
+                    .await
+            }
             None => Ok(Ok(empty_update_reply())),
         })
     }
 
     /// Tells the guest a container is stopping.
-    pub fn stop_container(
+    pub async fn stop_container(
         &mut self,
         deadline: Duration,
         pod: &wit::PodSandbox,
         container: &wit::Container,
     ) -> CallResult<wit::UpdateReply> {
-        self.call(deadline, |e, store| match &e.adjuster {
-            Some(a) => a.call_stop_container(store, pod, container),
+        guest_call!(self, deadline, |e, store| match &e.adjuster {
+            Some(a) => a.call_stop_container(store, pod, container).await,
             None => Ok(Ok(empty_update_reply())),
         })
     }
 
     /// Asks the guest to validate a container's merged adjustment.
-    pub fn validate(
+    pub async fn validate(
         &mut self,
         deadline: Duration,
         request: &wit::ValidateRequest,
     ) -> CallResult<()> {
-        self.call(deadline, |e, store| match &e.validator {
-            Some(v) => v.call_validate_container_adjustment(store, request),
+        guest_call!(self, deadline, |e, store| match &e.validator {
+            Some(v) => v.call_validate_container_adjustment(store, request).await,
             None => Ok(Ok(())),
         })
     }

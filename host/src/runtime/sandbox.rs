@@ -13,9 +13,8 @@ use wasmtime_wasi::{
 };
 
 use super::bindings::{log, types};
+use crate::untrusted::{GuestText, TokenBucket, MAX_LOG_LINE};
 
-/// Longest log line a guest can write; longer ones are cut.
-pub const MAX_LOG_LINE: usize = 4096;
 /// Log lines a guest may write per second, on average.
 pub const LOG_LINES_PER_SECOND: f64 = 50.0;
 /// Log lines a guest may write in a burst.
@@ -120,7 +119,6 @@ pub struct GuestState {
     memory_limit: usize,
     memory_denied: bool,
     log: TokenBucket,
-    suppressed: u64,
     wasi: WasiCtx,
     table: ResourceTable,
 }
@@ -135,7 +133,6 @@ impl GuestState {
             memory_limit,
             memory_denied: false,
             log: TokenBucket::new(LOG_LINES_PER_SECOND, LOG_BURST),
-            suppressed: 0,
             wasi,
             table: ResourceTable::new(),
         }
@@ -190,14 +187,13 @@ impl log::Host for GuestState {
             return;
         }
         if !self.log.take(Instant::now()) {
-            self.suppressed += 1;
             return;
         }
-        if self.suppressed > 0 {
-            tracing::warn!(guest = %self.guest, lines = self.suppressed, "guest log lines suppressed (rate limit)");
-            self.suppressed = 0;
+        let suppressed = self.log.take_suppressed();
+        if suppressed > 0 {
+            tracing::warn!(guest = %self.guest, lines = suppressed, "guest log lines suppressed (rate limit)");
         }
-        let message = truncate(&message, MAX_LOG_LINE);
+        let message = GuestText::new(&message, MAX_LOG_LINE);
         let guest = &self.guest;
         match level {
             log::Level::Debug => tracing::debug!(target: "guest", %guest, "{message}"),
@@ -221,70 +217,9 @@ fn enabled(level: log::Level) -> bool {
     }
 }
 
-fn truncate(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
-
-/// A token bucket: `rate` tokens per second, at most `burst` saved up.
-struct TokenBucket {
-    rate: f64,
-    burst: f64,
-    tokens: f64,
-    last: Instant,
-}
-
-impl TokenBucket {
-    fn new(rate: f64, burst: f64) -> Self {
-        TokenBucket {
-            rate,
-            burst,
-            tokens: burst,
-            last: Instant::now(),
-        }
-    }
-
-    fn take(&mut self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.last);
-        self.last = now;
-        self.tokens = (self.tokens + elapsed.as_secs_f64() * self.rate).min(self.burst);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
-
-    #[test]
-    fn bucket_allows_a_burst_then_the_rate() {
-        let start = Instant::now();
-        let mut bucket = TokenBucket::new(10.0, 3.0);
-        bucket.last = start;
-        let burst = (0..10).filter(|_| bucket.take(start)).count();
-        assert_eq!(burst, 3);
-        assert!(bucket.take(start + Duration::from_millis(100)));
-        assert!(!bucket.take(start + Duration::from_millis(100)));
-    }
-
-    #[test]
-    fn truncation_respects_char_boundaries() {
-        assert_eq!(truncate("héllo", 2), "h");
-        assert_eq!(truncate("hello", 10), "hello");
-    }
 
     #[test]
     fn memory_beyond_the_cap_is_refused_and_noted() {

@@ -124,7 +124,7 @@ impl Simulator {
                 ..Default::default()
             });
             let adjust = reply.adjust.into_option().unwrap_or_default();
-            merge = merge
+            merge
                 .apply(&plugin.id(), &adjust)
                 .map_err(|c| SimError::Conflict(c.to_string()))?;
             updates

@@ -88,22 +88,25 @@ fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
-/// Installs the Wasm target if rustup is there and lacks it.
+/// Installs the Wasm targets guests are built for ([`TARGET`] and
+/// [`WASI_TARGET`]) if rustup is there and lacks them.
 pub fn ensure_target() -> anyhow::Result<()> {
-    let installed = Command::new("rustup")
+    let Ok(output) = Command::new("rustup")
         .args(["target", "list", "--installed"])
-        .output();
-    if let Ok(output) = installed {
-        if !String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .any(|l| l.trim() == TARGET)
-        {
-            let status = Command::new("rustup")
-                .args(["target", "add", TARGET])
-                .status()?;
-            if !status.success() {
-                bail!("rustup target add {TARGET} failed");
-            }
+        .output()
+    else {
+        return Ok(());
+    };
+    let installed = String::from_utf8_lossy(&output.stdout);
+    for target in [TARGET, WASI_TARGET] {
+        if installed.lines().any(|l| l.trim() == target) {
+            continue;
+        }
+        let status = Command::new("rustup")
+            .args(["target", "add", target])
+            .status()?;
+        if !status.success() {
+            bail!("rustup target add {target} failed");
         }
     }
     Ok(())

@@ -1,0 +1,216 @@
+//! One event on its way through the guests: who is called, with which
+//! budget, how each answer is admitted, and what a guest's failure does
+//! to the event.
+
+use std::{
+    future::Future,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Instant,
+};
+
+use nri_proto::{
+    api::{Event, PodSandbox},
+    events::event_name,
+};
+use protobuf::Message;
+
+use super::{
+    Answer, Budget, CallRecord, Dispatcher, GuestSlot, SlotError, StartContext, MAX_ANSWER_BYTES,
+    MAX_REPLY_BYTES,
+};
+use crate::{
+    config::FailurePolicy,
+    grants::Targets,
+    protocol::HandlerError,
+    runtime::{bindings::types as wit, GuestFault},
+};
+
+/// The state of one event shared by its guests' calls.
+pub(super) struct EventRun<'a> {
+    dispatcher: &'a Dispatcher,
+    /// The guests of this moment: a reload during the event changes
+    /// nothing of it.
+    guests: Arc<Vec<Arc<GuestSlot>>>,
+    event: Event,
+    pod: Option<&'a PodSandbox>,
+    object: &'a str,
+    runtime: wit::RuntimeInfo,
+    budget: Budget,
+    /// Bytes of the reply not yet taken by admitted answers.
+    room: AtomicUsize,
+}
+
+impl<'a> EventRun<'a> {
+    /// `event` about `pod` and `object` (a container or pod id);
+    /// `Event::UNKNOWN` stands for Synchronize.
+    pub fn new(
+        dispatcher: &'a Dispatcher,
+        event: Event,
+        pod: Option<&'a PodSandbox>,
+        object: &'a str,
+    ) -> Self {
+        EventRun {
+            dispatcher,
+            guests: dispatcher.guests(),
+            event,
+            pod,
+            object,
+            runtime: dispatcher.runtime_info(),
+            budget: dispatcher.budget(),
+            room: AtomicUsize::new(MAX_REPLY_BYTES),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self.event {
+            Event::UNKNOWN => "Synchronize",
+            event => event_name(event),
+        }
+    }
+
+    /// Every guest, in call order.
+    pub fn guests(&self) -> impl Iterator<Item = &GuestSlot> {
+        self.guests.iter().map(|g| &**g)
+    }
+
+    /// The guests subscribed to the event whose scope has its pod.
+    pub fn called(&self) -> impl Iterator<Item = &GuestSlot> {
+        self.guests()
+            .filter(|g| g.subscribed(self.event) && g.in_scope(self.pod))
+    }
+
+    /// What a guest started during this event is brought up to date with.
+    pub fn start(&self) -> StartContext<'_> {
+        StartContext {
+            runtime: &self.runtime,
+            node: &self.dispatcher.view,
+        }
+    }
+
+    /// The time left for the event's guests.
+    pub fn budget(&self) -> &Budget {
+        &self.budget
+    }
+
+    /// Runs one guest's part of the event and reports it to the observers.
+    pub async fn observed(
+        &self,
+        guest: &GuestSlot,
+        part: impl Future<Output = Result<Answer, SlotError>>,
+    ) -> Result<Answer, SlotError> {
+        let observers = &self.dispatcher.observers;
+        if observers.is_empty() {
+            return part.await;
+        }
+        let instances = guest.instances();
+        let started = Instant::now();
+        let outcome = part.await;
+        let record = CallRecord {
+            guest: guest.id(),
+            event: self.name(),
+            object: self.object,
+            elapsed: started.elapsed(),
+            restarted: instances > 0 && guest.instances() > instances,
+            outcome: outcome.as_ref(),
+        };
+        for observer in observers {
+            observer.call(&record);
+        }
+        outcome
+    }
+
+    /// Takes an answer the host can hold and the guest's grants allow:
+    /// within the size of one answer and the room left in the reply, and
+    /// naming only containers the guest may see. `own` is the container
+    /// whose update the event is about, if the guest may change it.
+    pub async fn admit(
+        &self,
+        guest: &GuestSlot,
+        answer: Answer,
+        own: Option<&str>,
+    ) -> Result<Answer, SlotError> {
+        let size = answer.size();
+        if size > MAX_ANSWER_BYTES {
+            let fault = GuestFault::AnswerTooLarge {
+                size,
+                max: MAX_ANSWER_BYTES,
+            };
+            return Err(guest.refuse_answer(fault).await);
+        }
+        let visible_pod_of = |id: &str| self.dispatcher.visible_pod_of(guest, id);
+        let targets = Targets {
+            own,
+            pod_id: self
+                .pod
+                .filter(|_| self.event != Event::UNKNOWN)
+                .map(|p| p.id.as_str()),
+            visible_pod_of: &visible_pod_of,
+        };
+        guest.check_grants(
+            answer.adjust.as_ref(),
+            &answer.updates,
+            &answer.evictions,
+            &targets,
+        )?;
+        self.room
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |room| {
+                room.checked_sub(size)
+            })
+            .map_err(|room| SlotError::ReplyFull { size, room })?;
+        Ok(answer)
+    }
+
+    /// Logs a guest's failure; with fail-closed, the event fails too.
+    pub fn failed(&self, guest: &GuestSlot, err: &SlotError) -> Result<(), HandlerError> {
+        let what = self.name();
+        let object = self.object;
+        let policy = guest.failure_policy();
+        if let Some(suppressed) = guest.note() {
+            if suppressed > 0 {
+                tracing::warn!(guest = %guest.id(), lines = suppressed, "lines about the guest suppressed (rate limit)");
+            }
+            if let SlotError::Refused(refusals) = err {
+                for refusal in refusals {
+                    tracing::warn!(
+                        guest = %guest.id(), event = what, object, family = %refusal.family,
+                        field = %refusal.field, value = %refusal.value, grant = %refusal.grant,
+                        "refused a change beyond the guest's grants"
+                    );
+                }
+            }
+            match policy {
+                FailurePolicy::FailOpen => {
+                    tracing::warn!(guest = %guest.id(), event = what, object, error = %err, "guest failed; skipped (fail-open)")
+                }
+                FailurePolicy::FailClosed => {
+                    tracing::error!(guest = %guest.id(), event = what, object, error = %err, "guest failed; failing the event (fail-closed)")
+                }
+            }
+        }
+        match policy {
+            FailurePolicy::FailOpen => Ok(()),
+            FailurePolicy::FailClosed => Err(HandlerError(format!(
+                "guest {} {err} ({what} of {object})",
+                guest.id()
+            ))),
+        }
+    }
+}
+
+impl Answer {
+    /// Its encoded size, as it would travel to the runtime.
+    pub fn size(&self) -> usize {
+        fn sizes<M: Message>(items: &[M]) -> usize {
+            items.iter().map(|m| m.compute_size() as usize).sum()
+        }
+        self.adjust
+            .as_ref()
+            .map_or(0, |a| a.compute_size() as usize)
+            + sizes(&self.updates)
+            + sizes(&self.evictions)
+            + self.rejection.as_ref().map_or(0, String::len)
+    }
+}
