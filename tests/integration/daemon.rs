@@ -71,6 +71,11 @@ impl Daemon {
         address.parse().unwrap()
     }
 
+    /// Everything it logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
     /// Whether the process is still up.
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()

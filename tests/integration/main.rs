@@ -1,6 +1,7 @@
 //! Integration tests: nri-wasm against the runtime simulator and against
 //! raw peers, over real unix sockets.
 
+mod attacks;
 mod bad_frames;
 mod cache;
 mod capture;

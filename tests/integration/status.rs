@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// GET `path`; the status code and the body.
-async fn get(address: SocketAddr, path: &str) -> (u16, String) {
+pub async fn get(address: SocketAddr, path: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(address).await.unwrap();
     let request = format!("GET {path} HTTP/1.1\r\nHost: nri-wasm\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();

@@ -122,11 +122,11 @@ impl Dispatcher {
                     Some(old) if old.same_as(&pre, &settings) => old.clone(),
                     Some(_) => {
                         changes.replaced.push(pre.id().to_string());
-                        new_slot(pre, settings)
+                        Arc::new(GuestSlot::new(pre, settings))
                     }
                     None => {
                         changes.added.push(pre.id().to_string());
-                        new_slot(pre, settings)
+                        Arc::new(GuestSlot::new(pre, settings))
                     }
                 }
             })
@@ -439,19 +439,6 @@ impl Dispatcher {
         }
         Ok(updates.updates().to_vec())
     }
-}
-
-/// A slot for a guest that was not there before, with a word in the log
-/// when one of its roles will not be called.
-fn new_slot(pre: GuestPre, settings: crate::config::GuestSettings) -> Arc<GuestSlot> {
-    let slot = GuestSlot::new(pre, settings);
-    if slot.pre().interfaces().contains(&"validator") && !slot.may_validate() {
-        tracing::warn!(
-            guest = %slot.id(),
-            "guest exports a validator but has no `validate = true` grant; its validator is not called"
-        );
-    }
-    Arc::new(slot)
 }
 
 /// What [`Dispatcher::replace_guests`] changed, by guest id.

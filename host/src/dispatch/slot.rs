@@ -140,6 +140,8 @@ struct SlotState {
     last_fault_at: Option<Instant>,
     disabled_until: Option<Instant>,
     stats: GuestStats,
+    /// Whether the log was told that its validator is not called.
+    told_not_validating: bool,
 }
 
 /// What happened to a guest so far.
@@ -433,8 +435,15 @@ impl GuestSlot {
             .await;
         let wanted = self.settle(wanted)?;
         let handled = self.pre.handled_events();
-        self.books().wanted =
-            Some(wanted.map_or(handled, |w| events_from_wit(w).intersect(handled)));
+        let wanted = wanted.map_or(handled, |w| events_from_wit(w).intersect(handled));
+        if wanted.contains(Event::VALIDATE_CONTAINER_ADJUSTMENT) && !self.may_validate() {
+            let mut state = self.books();
+            if !state.told_not_validating {
+                state.told_not_validating = true;
+                tracing::warn!(guest = %self.id(), "guest validates containers but has no `validate = true` grant; it is not asked to");
+            }
+        }
+        self.books().wanted = Some(wanted);
 
         let (pods, containers) = self.visible_node(&start.node.lock().expect("never poisoned"));
         let deadline = budget.grant(self.settings.limits.deadline)?;

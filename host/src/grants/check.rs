@@ -12,7 +12,13 @@ use nri_proto::{
     api::{ContainerAdjustment, ContainerEviction, ContainerUpdate, LinuxResources},
 };
 
-use super::model::{Bounds, Grants, Patterns, UpdateScope};
+use super::{
+    effective,
+    model::{
+        Bounds, DeviceGrant, DeviceRuleGrant, Grants, HookGrant, HookStage, MountGrant,
+        NamespaceGrant, Patterns, UpdateScope,
+    },
+};
 use crate::untrusted::{GuestText, MAX_VALUE};
 
 /// A grant family: one operator-visible key of `[plugins.NAME.grants]`.
@@ -149,14 +155,26 @@ fn refuse(
     }
 }
 
-/// A key (possibly a removal) against key patterns.
-fn key_allowed(family: Family, field: &str, patterns: &Patterns, key: &str) -> Result<(), Refusal> {
+/// A key (possibly a removal) in its runtime form, against key patterns.
+fn key_allowed(
+    family: Family,
+    field: &str,
+    patterns: &Patterns,
+    key: &str,
+    form: fn(&str) -> Result<(), &'static str>,
+) -> Result<(), Refusal> {
     let (name, _) = split_marker(key);
+    form(name).map_err(|want| refuse(family, field, key, want))?;
     if patterns.matches(name) {
         Ok(())
     } else {
         Err(refuse(family, field, key, patterns.describe()))
     }
+}
+
+/// Any key is taken as written.
+fn any_form(_: &str) -> Result<(), &'static str> {
+    Ok(())
 }
 
 /// A value against optional bounds (absent: not granted).
@@ -189,39 +207,37 @@ fn switch(
     }
 }
 
-/// Every field of `ContainerAdjustment`, with its check. The path names
-/// the protobuf field.
-pub const ADJUSTMENT_FIELDS: &[(&str, Check<ContainerAdjustment>)] = &[
-    ("annotations", |g, a| {
-        a.annotations
-            .keys()
-            .try_for_each(|k| key_allowed(Family::Annotations, "annotations", &g.annotations, k))
+/// Every field of `ContainerAdjustment`, with its grant family and its
+/// check. The path names the protobuf field.
+pub const ADJUSTMENT_FIELDS: &[(&str, Family, Check<ContainerAdjustment>)] = &[
+    ("annotations", Family::Annotations, |g, a| {
+        sorted_keys(&a.annotations).into_iter().try_for_each(|k| {
+            key_allowed(
+                Family::Annotations,
+                "annotations",
+                &g.annotations,
+                k,
+                effective::annotation_key,
+            )
+        })
     }),
-    ("mounts", |g, a| {
+    ("mounts", Family::Mounts, |g, a| {
         a.mounts.iter().try_for_each(|m| check_mount(g, m))
     }),
-    ("env", |g, a| {
+    ("env", Family::Env, |g, a| {
         a.env
             .iter()
-            .try_for_each(|kv| key_allowed(Family::Env, "env", &g.env, &kv.key))
+            .try_for_each(|kv| key_allowed(Family::Env, "env", &g.env, &kv.key, effective::env_key))
     }),
-    ("hooks", |g, a| {
+    ("hooks", Family::Hooks, |g, a| {
         let Some(h) = a.hooks.as_ref() else {
             return Ok(());
         };
-        [
-            &h.prestart,
-            &h.create_runtime,
-            &h.create_container,
-            &h.start_container,
-            &h.poststart,
-            &h.poststop,
-        ]
-        .into_iter()
-        .flatten()
-        .try_for_each(|hook| key_allowed(Family::Hooks, "hooks", &g.hooks, &hook.path))
+        hook_stages(h).into_iter().try_for_each(|(stage, hooks)| {
+            hooks.iter().try_for_each(|hook| check_hook(g, stage, hook))
+        })
     }),
-    ("rlimits", |g, a| {
+    ("rlimits", Family::Rlimits, |g, a| {
         a.rlimits
             .iter()
             .try_for_each(|r| match g.rlimits.get(&r.type_) {
@@ -240,12 +256,18 @@ pub const ADJUSTMENT_FIELDS: &[(&str, Check<ContainerAdjustment>)] = &[
                 )),
             })
     }),
-    ("CDI_devices", |g, a| {
+    ("CDI_devices", Family::CdiDevices, |g, a| {
         a.CDI_devices.iter().try_for_each(|d| {
-            key_allowed(Family::CdiDevices, "CDI_devices", &g.cdi_devices, &d.name)
+            key_allowed(
+                Family::CdiDevices,
+                "CDI_devices",
+                &g.cdi_devices,
+                &d.name,
+                any_form,
+            )
         })
     }),
-    ("args", |g, a| {
+    ("args", Family::Args, |g, a| {
         switch(
             Family::Args,
             "args",
@@ -254,20 +276,20 @@ pub const ADJUSTMENT_FIELDS: &[(&str, Check<ContainerAdjustment>)] = &[
             a.args.join(" "),
         )
     }),
-    ("linux.devices", |g, a| {
+    ("linux.devices", Family::Devices, |g, a| {
         let Some(l) = a.linux.as_ref() else {
             return Ok(());
         };
         l.devices.iter().try_for_each(|d| check_device(g, d))
     }),
     // Each field of the resources is checked by RESOURCE_FIELDS.
-    ("linux.resources", |g, a| {
+    ("linux.resources", Family::Memory, |g, a| {
         let Some(r) = a.linux.as_ref().and_then(|l| l.resources.as_ref()) else {
             return Ok(());
         };
         check_resources(g, r)
     }),
-    ("linux.cgroups_path", |g, a| {
+    ("linux.cgroups_path", Family::CgroupsPath, |g, a| {
         let path = a.linux.as_ref().map_or("", |l| l.cgroups_path.as_str());
         switch(
             Family::CgroupsPath,
@@ -277,7 +299,7 @@ pub const ADJUSTMENT_FIELDS: &[(&str, Check<ContainerAdjustment>)] = &[
             path,
         )
     }),
-    ("linux.oom_score_adj", |g, a| {
+    ("linux.oom_score_adj", Family::OomScoreAdj, |g, a| {
         let value = a
             .linux
             .as_ref()
@@ -290,7 +312,7 @@ pub const ADJUSTMENT_FIELDS: &[(&str, Check<ContainerAdjustment>)] = &[
             value,
         )
     }),
-    ("linux.io_priority", |g, a| {
+    ("linux.io_priority", Family::IoPriority, |g, a| {
         let set = a.linux.as_ref().is_some_and(|l| l.io_priority.is_some());
         switch(
             Family::IoPriority,
@@ -300,7 +322,7 @@ pub const ADJUSTMENT_FIELDS: &[(&str, Check<ContainerAdjustment>)] = &[
             "set",
         )
     }),
-    ("linux.seccomp_policy", |g, a| {
+    ("linux.seccomp_policy", Family::Seccomp, |g, a| {
         let set = a.linux.as_ref().is_some_and(|l| l.seccomp_policy.is_some());
         switch(
             Family::Seccomp,
@@ -310,36 +332,41 @@ pub const ADJUSTMENT_FIELDS: &[(&str, Check<ContainerAdjustment>)] = &[
             "set",
         )
     }),
-    ("linux.namespaces", |g, a| {
+    ("linux.namespaces", Family::Namespaces, |g, a| {
         let Some(l) = a.linux.as_ref() else {
             return Ok(());
         };
-        l.namespaces.iter().try_for_each(|n| {
+        l.namespaces.iter().try_for_each(|n| check_namespace(g, n))
+    }),
+    ("linux.sysctl", Family::Sysctl, |g, a| {
+        let Some(l) = a.linux.as_ref() else {
+            return Ok(());
+        };
+        sorted_keys(&l.sysctl).into_iter().try_for_each(|k| {
             key_allowed(
-                Family::Namespaces,
-                "linux.namespaces",
-                &g.namespaces,
-                &n.type_,
+                Family::Sysctl,
+                "linux.sysctl",
+                &g.sysctl,
+                k,
+                effective::sysctl_key,
             )
         })
     }),
-    ("linux.sysctl", |g, a| {
+    ("linux.net_devices", Family::NetDevices, |g, a| {
         let Some(l) = a.linux.as_ref() else {
             return Ok(());
         };
-        l.sysctl
-            .keys()
-            .try_for_each(|k| key_allowed(Family::Sysctl, "linux.sysctl", &g.sysctl, k))
-    }),
-    ("linux.net_devices", |g, a| {
-        let Some(l) = a.linux.as_ref() else {
-            return Ok(());
-        };
-        l.net_devices.keys().try_for_each(|k| {
-            key_allowed(Family::NetDevices, "linux.net_devices", &g.net_devices, k)
+        sorted_keys(&l.net_devices).into_iter().try_for_each(|k| {
+            key_allowed(
+                Family::NetDevices,
+                "linux.net_devices",
+                &g.net_devices,
+                k,
+                effective::net_device,
+            )
         })
     }),
-    ("linux.scheduler", |g, a| {
+    ("linux.scheduler", Family::Scheduler, |g, a| {
         let set = a.linux.as_ref().is_some_and(|l| l.scheduler.is_some());
         switch(
             Family::Scheduler,
@@ -349,11 +376,11 @@ pub const ADJUSTMENT_FIELDS: &[(&str, Check<ContainerAdjustment>)] = &[
             "set",
         )
     }),
-    ("linux.rdt", |g, a| {
+    ("linux.rdt", Family::Rdt, |g, a| {
         let set = a.linux.as_ref().is_some_and(|l| l.rdt.is_some());
         switch(Family::Rdt, "linux.rdt", g.rdt, set, "set")
     }),
-    ("linux.memory_policy", |g, a| {
+    ("linux.memory_policy", Family::MemoryPolicy, |g, a| {
         let set = a.linux.as_ref().is_some_and(|l| l.memory_policy.is_some());
         switch(
             Family::MemoryPolicy,
@@ -365,9 +392,10 @@ pub const ADJUSTMENT_FIELDS: &[(&str, Check<ContainerAdjustment>)] = &[
     }),
 ];
 
-/// Every field of `LinuxResources`, in adjustments and updates alike.
-pub const RESOURCE_FIELDS: &[(&str, Check<LinuxResources>)] = &[
-    ("memory", |g, r| {
+/// Every field of `LinuxResources`, in adjustments and updates alike, with
+/// its grant family and its check.
+pub const RESOURCE_FIELDS: &[(&str, Family, Check<LinuxResources>)] = &[
+    ("memory", Family::Memory, |g, r| {
         let Some(m) = r.memory.as_ref() else {
             return Ok(());
         };
@@ -426,7 +454,7 @@ pub const RESOURCE_FIELDS: &[(&str, Check<LinuxResources>)] = &[
             format!("{hierarchy:?}"),
         )
     }),
-    ("cpu", |g, r| {
+    ("cpu", Family::Cpu, |g, r| {
         let Some(c) = r.cpu.as_ref() else {
             return Ok(());
         };
@@ -465,49 +493,58 @@ pub const RESOURCE_FIELDS: &[(&str, Check<LinuxResources>)] = &[
             "set",
         )
     }),
-    ("hugepage_limits", |g, r| {
+    ("hugepage_limits", Family::Hugepages, |g, r| {
         r.hugepage_limits.iter().try_for_each(|h| {
             key_allowed(
                 Family::Hugepages,
                 "linux.resources.hugepage_limits",
                 &g.hugepages,
                 &h.page_size,
+                any_form,
             )
         })
     }),
-    ("blockio_class", |g, r| match r.blockio_class.as_ref() {
-        Some(c) => key_allowed(
-            Family::BlockioClass,
-            "linux.resources.blockio_class",
-            &g.blockio_class,
-            &c.value,
-        ),
-        None => Ok(()),
+    ("blockio_class", Family::BlockioClass, |g, r| {
+        match r.blockio_class.as_ref() {
+            Some(c) => key_allowed(
+                Family::BlockioClass,
+                "linux.resources.blockio_class",
+                &g.blockio_class,
+                &c.value,
+                any_form,
+            ),
+            None => Ok(()),
+        }
     }),
-    ("rdt_class", |g, r| match r.rdt_class.as_ref() {
-        Some(c) => key_allowed(
-            Family::RdtClass,
-            "linux.resources.rdt_class",
-            &g.rdt_class,
-            &c.value,
-        ),
-        None => Ok(()),
+    ("rdt_class", Family::RdtClass, |g, r| {
+        match r.rdt_class.as_ref() {
+            Some(c) => key_allowed(
+                Family::RdtClass,
+                "linux.resources.rdt_class",
+                &g.rdt_class,
+                &c.value,
+                any_form,
+            ),
+            None => Ok(()),
+        }
     }),
-    ("unified", |g, r| {
-        r.unified.keys().try_for_each(|k| {
-            key_allowed(Family::Unified, "linux.resources.unified", &g.unified, k)
+    ("unified", Family::Unified, |g, r| {
+        sorted_keys(&r.unified).into_iter().try_for_each(|k| {
+            key_allowed(
+                Family::Unified,
+                "linux.resources.unified",
+                &g.unified,
+                k,
+                effective::unified_key,
+            )
         })
     }),
-    ("devices", |g, r| {
-        switch(
-            Family::DeviceRules,
-            "linux.resources.devices",
-            g.device_rules,
-            !r.devices.is_empty(),
-            format!("{} rules", r.devices.len()),
-        )
+    ("devices", Family::DeviceRules, |g, r| {
+        r.devices
+            .iter()
+            .try_for_each(|rule| check_device_rule(g, rule))
     }),
-    ("pids", |g, r| {
+    ("pids", Family::Pids, |g, r| {
         bounded(
             Family::Pids,
             "linux.resources.pids",
@@ -517,67 +554,280 @@ pub const RESOURCE_FIELDS: &[(&str, Check<LinuxResources>)] = &[
     }),
 ];
 
+fn sorted_keys<V>(map: &std::collections::HashMap<String, V>) -> Vec<&str> {
+    let mut keys: Vec<&str> = map.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    keys
+}
+
 fn check_resources(grants: &Grants, resources: &LinuxResources) -> Result<(), Refusal> {
     RESOURCE_FIELDS
         .iter()
-        .try_for_each(|(_, check)| check(grants, resources))
+        .try_for_each(|(_, _, check)| check(grants, resources))
+}
+
+/// The grant family of the field at `path` (`linux.resources.unified`) of
+/// an adjustment or an update.
+fn family_of(path: &str) -> Family {
+    if let Some(resource) = path.strip_prefix("linux.resources.") {
+        let field = resource.split('.').next().unwrap_or_default();
+        if let Some((_, family, _)) = RESOURCE_FIELDS.iter().find(|(f, _, _)| *f == field) {
+            return *family;
+        }
+    }
+    ADJUSTMENT_FIELDS
+        .iter()
+        .filter(|(f, _, _)| path == *f || path.starts_with(&format!("{f}.")))
+        .max_by_key(|(f, _, _)| f.len())
+        .map_or(Family::Updates, |(_, family, _)| *family)
+}
+
+/// No string of an answer may hold a NUL byte.
+fn check_nul(message: &dyn protobuf::MessageDyn, family: Option<Family>) -> Result<(), Refusal> {
+    match effective::nul_in(message) {
+        None => Ok(()),
+        Some(path) => Err(refuse(
+            family.unwrap_or_else(|| family_of(&path)),
+            &path,
+            "a NUL byte",
+            "text without NUL bytes",
+        )),
+    }
 }
 
 fn check_mount(grants: &Grants, mount: &nri_proto::api::Mount) -> Result<(), Refusal> {
     let (destination, removal) = split_marker(&mount.destination);
-    let writable = !mount.options.iter().any(|o| o == "ro");
-    let fits = |m: &super::model::MountGrant| {
-        m.destination.matches(destination)
-            && (removal
-                || (m.source.as_ref().is_none_or(|s| s.matches(&mount.source))
-                    && m.types.as_ref().is_none_or(|t| t.contains(&mount.type_))
-                    && (m.read_write || !writable)))
+    let refusal = |grant: &str| {
+        let value = format!(
+            "{} from {} ({} {})",
+            mount.destination,
+            mount.source,
+            mount.type_,
+            mount.options.join(",")
+        );
+        refuse(Family::Mounts, "mounts", value, grant)
+    };
+    if removal {
+        effective::clean_absolute(destination)
+            .map_err(|want| refusal(&format!("a destination that is {want}")))?;
+        return match grants
+            .mounts
+            .iter()
+            .any(|g| g.destination.matches(destination))
+        {
+            true => Ok(()),
+            false => Err(refusal(&format!("{} grants", grants.mounts.len()))),
+        };
+    }
+    let mount_as = effective::effective_mount(mount).map_err(|want| refusal(&want))?;
+    let fits = |g: &MountGrant| {
+        let sources = match (&mount_as.host_paths[..], &g.source) {
+            ([], source) => source.as_ref().is_none_or(|s| s.matches(&mount.source)),
+            (paths, Some(source)) => paths.iter().all(|p| source.matches(p)),
+            (_, None) => false,
+        };
+        g.destination.matches(destination)
+            && g.types.iter().any(|t| t == mount_as.kind)
+            && sources
+            && (g.read_write || !mount_as.writable)
+            && mount_as
+                .granted_options
+                .iter()
+                .all(|o| g.options.matches(o))
     };
     if grants.mounts.iter().any(fits) {
         return Ok(());
     }
-    let value = format!(
-        "{} from {} ({}, {})",
-        mount.destination,
-        mount.source,
-        mount.type_,
-        if writable { "rw" } else { "ro" }
+    let made = format!(
+        "a {} mount, {}{}",
+        mount_as.kind,
+        if mount_as.writable {
+            "writable"
+        } else {
+            "read-only"
+        },
+        if mount_as.granted_options.is_empty() {
+            String::new()
+        } else {
+            format!(", with {}", mount_as.granted_options.join(","))
+        }
     );
-    Err(refuse(
-        Family::Mounts,
-        "mounts",
-        value,
-        format!("{} grants", grants.mounts.len()),
-    ))
+    Err(refusal(&format!(
+        "{} grants; the runtime would make it {made}",
+        grants.mounts.len()
+    )))
+}
+
+/// Each stage's hook list.
+fn hook_stages(hooks: &nri_proto::api::Hooks) -> [(HookStage, &Vec<nri_proto::api::Hook>); 6] {
+    [
+        (HookStage::Prestart, &hooks.prestart),
+        (HookStage::CreateRuntime, &hooks.create_runtime),
+        (HookStage::CreateContainer, &hooks.create_container),
+        (HookStage::StartContainer, &hooks.start_container),
+        (HookStage::Poststart, &hooks.poststart),
+        (HookStage::Poststop, &hooks.poststop),
+    ]
+}
+
+fn check_hook(
+    grants: &Grants,
+    stage: HookStage,
+    hook: &nri_proto::api::Hook,
+) -> Result<(), Refusal> {
+    let value = format!("{stage:?} {} {:?}", hook.path, hook.args);
+    let refusal = |grant: &str| refuse(Family::Hooks, "hooks", &value, grant);
+    // crun looks a relative path up in its own PATH; runc in the bundle.
+    effective::clean_absolute(&hook.path)
+        .map_err(|want| refusal(&format!("a path that is {want}")))?;
+    let mut names = Vec::new();
+    for entry in &hook.env {
+        let name = entry
+            .split_once('=')
+            .map(|(name, _)| name)
+            .ok_or_else(|| refusal("env entries of the form NAME=value"))?;
+        effective::env_key(name).map_err(|want| refusal(&format!("env names that are {want}")))?;
+        names.push(name);
+    }
+    let timeout = hook.timeout.as_ref().map(|t| t.value);
+    let fits = |g: &HookGrant| {
+        let args = match &g.args {
+            Some(args) => args.matches_each(&hook.args),
+            None => hook.args.is_empty() || hook.args == [hook.path.clone()],
+        };
+        let timeout = match g.max_timeout {
+            Some(max) => timeout.is_some_and(|t| 0 < t && t <= max),
+            None => true,
+        };
+        g.path.matches(&hook.path)
+            && g.stages.as_ref().is_none_or(|s| s.contains(&stage))
+            && args
+            && names.iter().all(|n| g.env.matches(n))
+            && timeout
+    };
+    match grants.hooks.iter().any(fits) {
+        true => Ok(()),
+        false => Err(refusal(&format!("{} grants", grants.hooks.len()))),
+    }
 }
 
 fn check_device(grants: &Grants, device: &nri_proto::api::LinuxDevice) -> Result<(), Refusal> {
     let (path, removal) = split_marker(&device.path);
-    let mode = device.file_mode.as_ref().map(|m| m.value);
-    let fits = |d: &super::model::DeviceGrant| {
-        d.path.matches(path)
-            && (removal
-                || (d.types.as_ref().is_none_or(|t| t.contains(&device.type_))
-                    && d.major.as_ref().is_none_or(|m| m.contains(&device.major))
-                    && d.minor.as_ref().is_none_or(|m| m.contains(&device.minor))
-                    && match (d.max_file_mode, mode) {
-                        (Some(max), Some(mode)) => mode & !max == 0,
-                        _ => true,
-                    }))
-    };
-    if grants.devices.iter().any(fits) {
-        return Ok(());
-    }
     let value = format!(
         "{} ({} {}:{})",
         device.path, device.type_, device.major, device.minor
     );
-    Err(refuse(
-        Family::Devices,
-        "linux.devices",
-        value,
-        format!("{} grants", grants.devices.len()),
-    ))
+    let refusal = |grant: &str| refuse(Family::Devices, "linux.devices", &value, grant);
+    effective::clean_absolute(path)
+        .ok()
+        .filter(|()| path.starts_with("/dev/"))
+        .ok_or_else(|| refusal("a clean absolute path under /dev/"))?;
+    if removal {
+        return match grants.devices.iter().any(|d| d.path.matches(path)) {
+            true => Ok(()),
+            false => Err(refusal(&format!("{} grants", grants.devices.len()))),
+        };
+    }
+    // The runtime makes a node without a mode 0666, owned by root.
+    let mode = device.file_mode.as_ref().map_or(0o666, |m| m.value);
+    if mode & !0o777 != 0 {
+        return Err(refusal("a file mode of permission bits only"));
+    }
+    let uid = device.uid.as_ref().map_or(0, |u| u.value);
+    let gid = device.gid.as_ref().map_or(0, |g| g.value);
+    let fits = |d: &DeviceGrant| {
+        d.path.matches(path)
+            && d.types.contains(&device.type_)
+            && d.major.contains(&device.major)
+            && d.minor.contains(&device.minor)
+            && mode & !d.max_file_mode.unwrap_or(0o666) == 0
+            && d.uid
+                .as_ref()
+                .map_or(uid == 0, |allowed| allowed.contains(&uid))
+            && d.gid
+                .as_ref()
+                .map_or(gid == 0, |allowed| allowed.contains(&gid))
+    };
+    match grants.devices.iter().any(fits) {
+        true => Ok(()),
+        false => Err(refusal(&format!(
+            "{} grants (mode {mode:o}, uid {uid}, gid {gid})",
+            grants.devices.len()
+        ))),
+    }
+}
+
+fn check_device_rule(
+    grants: &Grants,
+    rule: &nri_proto::api::LinuxDeviceCgroup,
+) -> Result<(), Refusal> {
+    // A rule without a type is every device; without a number, any.
+    let kind = if rule.type_.is_empty() {
+        "a"
+    } else {
+        rule.type_.as_str()
+    };
+    let major = rule.major.as_ref().map_or(-1, |m| m.value);
+    let minor = rule.minor.as_ref().map_or(-1, |m| m.value);
+    let access = match (kind, rule.access.as_str()) {
+        ("a", _) | (_, "") => "rwm",
+        (_, access) => access,
+    };
+    let value = format!(
+        "{} {kind} {major}:{minor} {access}",
+        if rule.allow { "allow" } else { "deny" }
+    );
+    let fits = |g: &DeviceRuleGrant| {
+        !rule.allow
+            || (g.types.iter().any(|t| t == kind)
+                && (kind == "a" || (g.major.contains(&major) && g.minor.contains(&minor)))
+                && access.chars().all(|c| g.access.contains(c)))
+    };
+    match grants.device_rules.iter().any(fits) {
+        true => Ok(()),
+        false => Err(refuse(
+            Family::DeviceRules,
+            "linux.resources.devices",
+            value,
+            format!("{} grants", grants.device_rules.len()),
+        )),
+    }
+}
+
+/// The namespace types of the OCI runtime spec.
+const NAMESPACE_TYPES: &[&str] = &[
+    "pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time",
+];
+
+fn check_namespace(
+    grants: &Grants,
+    namespace: &nri_proto::api::LinuxNamespace,
+) -> Result<(), Refusal> {
+    let (kind, removal) = split_marker(&namespace.type_);
+    let value = format!("{} {}", namespace.type_, namespace.path);
+    let refusal = |grant: &str| refuse(Family::Namespaces, "linux.namespaces", &value, grant);
+    if !NAMESPACE_TYPES.contains(&kind) {
+        return Err(refusal("a namespace type of the OCI runtime spec"));
+    }
+    if !namespace.path.is_empty() {
+        effective::clean_absolute(&namespace.path)
+            .map_err(|want| refusal(&format!("a path that is {want}")))?;
+    }
+    let fits = |g: &NamespaceGrant| {
+        g.types.iter().any(|t| t == kind)
+            && if removal {
+                // Without its own namespace the container shares the node's.
+                g.host
+            } else if namespace.path.is_empty() {
+                true
+            } else {
+                g.paths.as_ref().is_some_and(|p| p.matches(&namespace.path))
+            }
+    };
+    match grants.namespaces.iter().any(fits) {
+        true => Ok(()),
+        false => Err(refusal(&format!("{} grants", grants.namespaces.len()))),
+    }
 }
 
 /// Which containers an answer may name, for one guest and one event.
@@ -607,19 +857,22 @@ pub fn check_answer(
 ) -> Vec<Refusal> {
     let mut refusals = Vec::new();
     if let Some(adjust) = adjust {
+        refusals.extend(check_nul(adjust, None).err());
         refusals.extend(
             ADJUSTMENT_FIELDS
                 .iter()
-                .filter_map(|(_, check)| check(grants, adjust).err()),
+                .filter_map(|(_, _, check)| check(grants, adjust).err()),
         );
     }
     for update in updates {
+        refusals.extend(check_nul(update, None).err());
         refusals.extend(check_update_target(grants, &update.container_id, targets).err());
         if let Some(resources) = update.linux.as_ref().and_then(|l| l.resources.as_ref()) {
             refusals.extend(check_resources(grants, resources).err());
         }
     }
     for eviction in evictions {
+        refusals.extend(check_nul(eviction, Some(Family::Evictions)).err());
         let id = &eviction.container_id;
         let check = switch(Family::Evictions, "evict", grants.evictions, true, id)
             .and_then(|()| visible_target(Family::Evictions, "evict", id, targets).map(drop));
@@ -705,7 +958,7 @@ mod tests {
     fn every_adjustable_field_has_a_grant_family() {
         let covered: BTreeSet<String> = ADJUSTMENT_FIELDS
             .iter()
-            .map(|(p, _)| p.to_string())
+            .map(|(p, _, _)| p.to_string())
             .collect();
         let fields = field_paths(&api::ContainerAdjustment::descriptor(), "", &["linux"]);
         let missing: Vec<&String> = fields.difference(&covered).collect();
@@ -714,8 +967,10 @@ mod tests {
             "ContainerAdjustment fields without a grant family: {missing:?}"
         );
 
-        let covered: BTreeSet<String> =
-            RESOURCE_FIELDS.iter().map(|(p, _)| p.to_string()).collect();
+        let covered: BTreeSet<String> = RESOURCE_FIELDS
+            .iter()
+            .map(|(p, _, _)| p.to_string())
+            .collect();
         let fields = field_paths(&api::LinuxResources::descriptor(), "", &[]);
         let missing: Vec<&String> = fields.difference(&covered).collect();
         assert!(
@@ -801,12 +1056,12 @@ mod tests {
         vec![
             ("env removal", env, "env = [\"SECRET\"]", "env \"-SECRET\" is not granted (env grant: [])"),
             ("annotations", annotations, "annotations = [\"example.com/*\"]", "annotations \"example.com/a\" is not granted (annotations grant: [])"),
-            ("mounts", mounts, "mounts = [{ destination = [\"/data\"], read-write = true }]", "mounts \"/data from /srv/data (bind, rw)\" is not granted (mounts grant: 0 grants)"),
-            ("hooks", hooks, "hooks = [\"/bin/hook\"]", "hooks \"/bin/hook\" is not granted (hooks grant: [])"),
+            ("mounts", mounts, "mounts = [{ destination = [\"/data\"], source = [\"/srv/*\"], types = [\"bind\"], read-write = true }]", "mounts \"/data from /srv/data (bind rbind)\" is not granted (mounts grant: 0 grants; the runtime would make it a bind mount, writable)"),
+            ("hooks", hooks, "hooks = [{ path = [\"/bin/hook\"] }]", "hooks \"Prestart /bin/hook []\" is not granted (hooks grant: 0 grants)"),
             ("rlimits", rlimits, "rlimits = { RLIMIT_NOFILE = 4096 }", "rlimits \"RLIMIT_NOFILE\" is not granted (rlimits grant: [])"),
             ("cdi", cdi, "cdi-devices = [\"vendor.com/*\"]", "CDI_devices \"vendor.com/gpu=0\" is not granted (cdi-devices grant: [])"),
             ("args", args, "args = true", "args \"/bin/sh\" is not granted (args grant: false)"),
-            ("devices", adjust_linux(|l| l.devices.push(api::LinuxDevice { path: "/dev/null".into(), type_: "c".into(), major: 1, minor: 3, ..Default::default() })), "devices = [{ path = [\"/dev/null\"], types = [\"c\"] }]", "linux.devices \"/dev/null (c 1:3)\" is not granted (devices grant: 0 grants)"),
+            ("devices", adjust_linux(|l| l.devices.push(api::LinuxDevice { path: "/dev/null".into(), type_: "c".into(), major: 1, minor: 3, ..Default::default() })), "devices = [{ path = [\"/dev/null\"], types = [\"c\"], major = [1], minor = [3] }]", "linux.devices \"/dev/null (c 1:3)\" is not granted (devices grant: 0 grants (mode 666, uid 0, gid 0))"),
             ("memory limit", resources(|r| r.memory.mut_or_insert_default().limit = Some(api::OptionalInt64 { value: 1 << 30, ..Default::default() }).into()), "memory = { limit = [4194304, 68719476736] }", "linux.resources.memory.limit \"1073741824\" is not granted (memory grant: none)"),
             ("oom kill", resources(|r| r.memory.mut_or_insert_default().disable_oom_killer = Some(api::OptionalBool { value: true, ..Default::default() }).into()), "memory = { oom-kill = true }", "linux.resources.memory.disable_oom_killer \"Some(true)\" is not granted (memory grant: false)"),
             ("cpu shares", resources(|r| r.cpu.mut_or_insert_default().shares = Some(api::OptionalUInt64 { value: 512, ..Default::default() }).into()), "cpu = { shares = [2, 1024] }", "linux.resources.cpu.shares \"512\" is not granted (cpu grant: none)"),
@@ -815,13 +1070,13 @@ mod tests {
             ("blockio", resources(|r| r.blockio_class = Some(api::OptionalString { value: "slow".into(), ..Default::default() }).into()), "blockio-class = [\"slow\"]", "linux.resources.blockio_class \"slow\" is not granted (blockio-class grant: [])"),
             ("rdt class", resources(|r| r.rdt_class = Some(api::OptionalString { value: "gold".into(), ..Default::default() }).into()), "rdt-class = [\"gold\"]", "linux.resources.rdt_class \"gold\" is not granted (rdt-class grant: [])"),
             ("unified", resources(|r| { r.unified.insert("memory.high".into(), "1G".into()); }), "unified = [\"memory.*\"]", "linux.resources.unified \"memory.high\" is not granted (unified grant: [])"),
-            ("device rules", resources(|r| r.devices.push(api::LinuxDeviceCgroup::new())), "device-rules = true", "linux.resources.devices \"1 rules\" is not granted (device-rules grant: false)"),
+            ("device rules", resources(|r| r.devices.push(api::LinuxDeviceCgroup { allow: true, type_: "c".into(), major: Some(api::OptionalInt64 { value: 1, ..Default::default() }).into(), minor: Some(api::OptionalInt64 { value: 3, ..Default::default() }).into(), access: "rw".into(), ..Default::default() })), "device-rules = [{ types = [\"c\"], major = [1], minor = [3], access = \"rw\" }]", "linux.resources.devices \"allow c 1:3 rw\" is not granted (device-rules grant: 0 grants)"),
             ("pids", resources(|r| r.pids = Some(api::LinuxPids { limit: 100, ..Default::default() }).into()), "pids = [1, 1000]", "linux.resources.pids \"100\" is not granted (pids grant: none)"),
             ("cgroups path", adjust_linux(|l| l.cgroups_path = "/x".into()), "cgroups-path = true", "linux.cgroups_path \"/x\" is not granted (cgroups-path grant: false)"),
             ("oom score", adjust_linux(|l| l.oom_score_adj = Some(api::OptionalInt { value: -999, ..Default::default() }).into()), "oom-score-adj = [-1000, 1000]", "linux.oom_score_adj \"-999\" is not granted (oom-score-adj grant: none)"),
             ("io priority", adjust_linux(|l| l.io_priority = Some(api::LinuxIOPriority::new()).into()), "io-priority = true", "linux.io_priority \"set\" is not granted (io-priority grant: false)"),
             ("seccomp", adjust_linux(|l| l.seccomp_policy = Some(api::LinuxSeccomp::new()).into()), "seccomp = true", "linux.seccomp_policy \"set\" is not granted (seccomp grant: false)"),
-            ("namespaces", adjust_linux(|l| l.namespaces.push(api::LinuxNamespace { type_: "network".into(), ..Default::default() })), "namespaces = [\"network\"]", "linux.namespaces \"network\" is not granted (namespaces grant: [])"),
+            ("namespaces", adjust_linux(|l| l.namespaces.push(api::LinuxNamespace { type_: "network".into(), ..Default::default() })), "namespaces = [{ types = [\"network\"] }]", "linux.namespaces \"network \" is not granted (namespaces grant: 0 grants)"),
             ("sysctl", adjust_linux(|l| { l.sysctl.insert("net.ipv4.ip_forward".into(), "1".into()); }), "sysctl = [\"net.ipv4.*\"]", "linux.sysctl \"net.ipv4.ip_forward\" is not granted (sysctl grant: [])"),
             ("net devices", adjust_linux(|l| { l.net_devices.insert("eth1".into(), api::LinuxNetDevice::new()); }), "net-devices = [\"eth*\"]", "linux.net_devices \"eth1\" is not granted (net-devices grant: [])"),
             ("scheduler", adjust_linux(|l| l.scheduler = Some(api::LinuxScheduler::new()).into()), "scheduler = true", "linux.scheduler \"set\" is not granted (scheduler grant: false)"),
@@ -857,8 +1112,8 @@ mod tests {
         let cases: [(&str, ContainerAdjustment, &str, &str); 4] = [
             ("memory below min", resources(|r| r.memory.mut_or_insert_default().limit = Some(api::OptionalInt64 { value: 1, ..Default::default() }).into()), "memory = { limit = [4194304, 68719476736] }", "linux.resources.memory.limit \"1\" is not granted (memory grant: [4194304, 68719476736])"),
             ("rlimit above max", { let mut a = ContainerAdjustment::new(); a.rlimits.push(api::POSIXRlimit { type_: "RLIMIT_NOFILE".into(), soft: 1, hard: 1 << 20, ..Default::default() }); a }, "rlimits = { RLIMIT_NOFILE = 4096 }", "rlimits \"RLIMIT_NOFILE soft 1 hard 1048576\" is not granted (rlimits grant: RLIMIT_NOFILE up to 4096)"),
-            ("writable mount of a read-only grant", { let mut a = ContainerAdjustment::new(); a.mounts.push(api::Mount { destination: "/".into(), source: "/".into(), type_: "bind".into(), ..Default::default() }); a }, "mounts = [{ destination = [\"/*\"], source = [\"/*\"] }]", "mounts \"/ from / (bind, rw)\" is not granted (mounts grant: 1 grants)"),
-            ("device mode beyond the grant", adjust_linux(|l| l.devices.push(api::LinuxDevice { path: "/dev/x".into(), type_: "c".into(), file_mode: Some(api::OptionalFileMode { value: 0o666, ..Default::default() }).into(), ..Default::default() })), "devices = [{ path = [\"/dev/x\"], max-file-mode = 0o644 }]", "linux.devices \"/dev/x (c 0:0)\" is not granted (devices grant: 1 grants)"),
+            ("writable mount of a read-only grant", { let mut a = ContainerAdjustment::new(); a.mounts.push(api::Mount { destination: "/host".into(), source: "/".into(), type_: "bind".into(), options: vec!["rbind".into()], ..Default::default() }); a }, "mounts = [{ destination = [\"/*\"], source = [\"/*\"], types = [\"bind\"] }]", "mounts \"/host from / (bind rbind)\" is not granted (mounts grant: 1 grants; the runtime would make it a bind mount, writable)"),
+            ("device mode beyond the grant", adjust_linux(|l| l.devices.push(api::LinuxDevice { path: "/dev/x".into(), type_: "c".into(), file_mode: Some(api::OptionalFileMode { value: 0o666, ..Default::default() }).into(), ..Default::default() })), "devices = [{ path = [\"/dev/x\"], types = [\"c\"], major = [0], minor = [0], max-file-mode = 0o644 }]", "linux.devices \"/dev/x (c 0:0)\" is not granted (devices grant: 1 grants (mode 666, uid 0, gid 0))"),
         ];
         for (name, adjust, grant, refusal) in cases {
             let result = check_answer(&grants(grant), Some(&adjust), &[], &[], &no_updates());
@@ -985,7 +1240,16 @@ mod tests {
         g.blockio_class = exact(r.blockio_class.as_ref().map(|c| c.value.clone()));
         g.rdt_class = exact(r.rdt_class.as_ref().map(|c| c.value.clone()));
         g.unified = exact(r.unified.keys().cloned());
-        g.device_rules = !r.devices.is_empty();
+        g.device_rules = r
+            .devices
+            .iter()
+            .map(|d| DeviceRuleGrant {
+                types: vec![d.type_.clone()],
+                major: vec![d.major.as_ref().map_or(-1, |m| m.value)],
+                minor: vec![d.minor.as_ref().map_or(-1, |m| m.value)],
+                access: d.access.clone(),
+            })
+            .collect();
         g.pids = point(r.pids.as_ref().map(|p| p.limit));
     }
 
@@ -1001,23 +1265,30 @@ mod tests {
         g.mounts = a
             .mounts
             .iter()
-            .map(|m| super::super::model::MountGrant {
+            .map(|m| MountGrant {
                 destination: exact([m.destination.clone()]),
                 source: Some(exact([m.source.clone()])),
-                types: Some(vec![m.type_.clone()]),
+                types: vec!["bind".into()],
                 read_write: true,
+                options: Patterns::default(),
             })
             .collect();
         if let Some(h) = a.hooks.as_ref() {
-            let all = [
-                &h.prestart,
-                &h.create_runtime,
-                &h.create_container,
-                &h.start_container,
-                &h.poststart,
-                &h.poststop,
-            ];
-            g.hooks = exact(all.into_iter().flatten().map(|hook| hook.path.clone()));
+            g.hooks = hook_stages(h)
+                .into_iter()
+                .flat_map(|(stage, hooks)| hooks.iter().map(move |hook| (stage, hook)))
+                .map(|(stage, hook)| HookGrant {
+                    path: exact([hook.path.clone()]),
+                    stages: Some(vec![stage]),
+                    args: Some(Patterns::of_values(&hook.args).unwrap()),
+                    env: exact(
+                        hook.env
+                            .iter()
+                            .map(|e| e.split('=').next().unwrap().to_string()),
+                    ),
+                    max_timeout: None,
+                })
+                .collect();
         }
         for r in &a.rlimits {
             let max = g.rlimits.entry(r.type_.clone()).or_default();
@@ -1027,12 +1298,28 @@ mod tests {
             g.devices = l
                 .devices
                 .iter()
-                .map(|d| super::super::model::DeviceGrant {
+                .map(|d| DeviceGrant {
                     path: exact([d.path.clone()]),
-                    types: Some(vec![d.type_.clone()]),
-                    major: Some(vec![d.major]),
-                    minor: Some(vec![d.minor]),
-                    max_file_mode: None,
+                    types: vec![d.type_.clone()],
+                    major: vec![d.major],
+                    minor: vec![d.minor],
+                    max_file_mode: Some(0o777),
+                    uid: Some(
+                        d.uid
+                            .as_ref()
+                            .map(|u| u.value)
+                            .into_iter()
+                            .chain([0])
+                            .collect(),
+                    ),
+                    gid: Some(
+                        d.gid
+                            .as_ref()
+                            .map(|g| g.value)
+                            .into_iter()
+                            .chain([0])
+                            .collect(),
+                    ),
                 })
                 .collect();
             if let Some(r) = l.resources.as_ref() {
@@ -1042,7 +1329,15 @@ mod tests {
             g.oom_score_adj = point(l.oom_score_adj.as_ref().map(|o| o.value));
             g.io_priority = l.io_priority.is_some();
             g.seccomp = l.seccomp_policy.is_some();
-            g.namespaces = exact(l.namespaces.iter().map(|n| n.type_.clone()));
+            g.namespaces = l
+                .namespaces
+                .iter()
+                .map(|n| NamespaceGrant {
+                    types: vec![n.type_.clone()],
+                    paths: Some(exact([n.path.clone()])),
+                    host: false,
+                })
+                .collect();
             g.sysctl = exact(l.sysctl.keys().cloned());
             g.net_devices = exact(l.net_devices.keys().cloned());
             g.scheduler = l.scheduler.is_some();
@@ -1050,6 +1345,68 @@ mod tests {
             g.memory_policy = l.memory_policy.is_some();
         }
         g
+    }
+
+    /// Makes a random adjustment one the runtime reads as written: clean
+    /// absolute paths, keys of their families' forms, read-write binds,
+    /// hooks whose env entries are NAME=value, devices under /dev with
+    /// plain modes, known namespace types, typed device rules.
+    fn well_formed(a: &mut ContainerAdjustment, rng: &mut rand::rngs::StdRng) {
+        use rand::Rng;
+        for r in &mut a.rlimits {
+            r.soft = r.soft.min(r.hard);
+        }
+        for m in &mut a.mounts {
+            m.destination = format!("/{}", m.destination);
+            m.source = format!("/{}", m.source);
+            m.options = vec!["rbind".into()];
+        }
+        if let Some(h) = a.hooks.as_mut() {
+            for hook in [
+                &mut h.prestart,
+                &mut h.create_runtime,
+                &mut h.create_container,
+                &mut h.start_container,
+                &mut h.poststart,
+                &mut h.poststop,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                hook.path = format!("/{}", hook.path);
+                hook.env.iter_mut().for_each(|e| *e = format!("{e}=v"));
+            }
+        }
+        let Some(l) = a.linux.as_mut() else {
+            return;
+        };
+        for d in &mut l.devices {
+            d.path = format!("/dev/{}", d.path);
+            if let Some(mode) = d.file_mode.as_mut() {
+                mode.value &= 0o777;
+            }
+        }
+        for n in &mut l.namespaces {
+            n.type_ = NAMESPACE_TYPES[rng.random_range(0..NAMESPACE_TYPES.len())].into();
+            n.path = format!("/{}", n.path);
+        }
+        l.sysctl = l
+            .sysctl
+            .drain()
+            .map(|(k, v)| (format!("net.{k}"), v))
+            .collect();
+        if let Some(r) = l.resources.as_mut() {
+            r.unified = r
+                .unified
+                .drain()
+                .map(|(k, v)| (format!("memory.{k}"), v))
+                .collect();
+            for rule in &mut r.devices {
+                rule.allow = true;
+                rule.type_ = "c".into();
+                rule.access = "rw".into();
+            }
+        }
     }
 
     /// `grants` without the grant of `family`.
@@ -1061,7 +1418,7 @@ mod tests {
             Family::Mounts => g.mounts = none.mounts,
             Family::Hooks => g.hooks = none.hooks,
             Family::Devices => g.devices = none.devices,
-            Family::DeviceRules => g.device_rules = false,
+            Family::DeviceRules => g.device_rules = none.device_rules,
             Family::CdiDevices => g.cdi_devices = none.cdi_devices,
             Family::Rlimits => g.rlimits = none.rlimits,
             Family::Cpu => g.cpu = none.cpu,
@@ -1126,9 +1483,7 @@ mod tests {
         let rng = &mut StdRng::seed_from_u64(11);
         for _ in 0..300 {
             let mut adjust: ContainerAdjustment = crate::test_support::random(rng);
-            for r in &mut adjust.rlimits {
-                r.soft = r.soft.min(r.hard);
-            }
+            well_formed(&mut adjust, rng);
             let grants = grants_for(&adjust);
             assert_eq!(
                 check_answer(&grants, Some(&adjust), &[], &[], &no_updates()),

@@ -10,13 +10,14 @@
 //! applied.
 
 mod check;
+pub mod effective;
 mod model;
 mod redact;
 mod scope;
 
 pub use check::{check_answer, Family, Refusal, Targets, ADJUSTMENT_FIELDS, RESOURCE_FIELDS};
 pub use model::{
-    Bounds, CpuGrant, DeviceGrant, Grants, MemoryGrant, MountGrant, Patterns, ReadGrants, Scope,
-    UpdateScope,
+    Bounds, CpuGrant, DeviceGrant, DeviceRuleGrant, Grants, HookGrant, HookStage, MemoryGrant,
+    MountGrant, NamespaceGrant, Patterns, ReadGrants, Scope, UpdateScope,
 };
 pub use scope::in_scope;

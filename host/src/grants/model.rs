@@ -26,15 +26,25 @@ impl PartialEq for Patterns {
 impl Eq for Patterns {}
 
 impl Patterns {
-    /// Patterns from their text.
+    /// Patterns of keys from their text. A key pattern may not start with
+    /// `-`, NRI's removal marker.
     pub fn new<S: AsRef<str>>(patterns: &[S]) -> Result<Self, String> {
+        Patterns::compile(patterns, true)
+    }
+
+    /// Patterns of values (arguments, which may start with `-`).
+    pub fn of_values<S: AsRef<str>>(patterns: &[S]) -> Result<Self, String> {
+        Patterns::compile(patterns, false)
+    }
+
+    fn compile<S: AsRef<str>>(patterns: &[S], keys: bool) -> Result<Self, String> {
         let mut source = Vec::new();
         for p in patterns {
             let p = p.as_ref();
             if p.is_empty() {
                 return Err("empty pattern".into());
             }
-            if p.starts_with('-') {
+            if keys && p.starts_with('-') {
                 return Err(format!(
                     "pattern {p:?} starts with '-', NRI's removal marker; grant the key itself"
                 ));
@@ -48,6 +58,12 @@ impl Patterns {
     /// Whether any pattern matches `text`.
     pub fn matches(&self, text: &str) -> bool {
         self.compiled.iter().any(|p| p.matches(text))
+    }
+
+    /// Whether `items` match the patterns one by one, as many as there are.
+    pub fn matches_each(&self, items: &[String]) -> bool {
+        items.len() == self.compiled.len()
+            && self.compiled.iter().zip(items).all(|(p, i)| p.matches(i))
     }
 
     /// Whether there is no pattern.
@@ -78,6 +94,13 @@ impl<'de> Deserialize<'de> for Patterns {
         let list = Vec::<String>::deserialize(d)?;
         Patterns::new(&list).map_err(D::Error::custom)
     }
+}
+
+fn value_patterns<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Patterns>, D::Error> {
+    let list = Vec::<String>::deserialize(d)?;
+    Patterns::of_values(&list)
+        .map(Some)
+        .map_err(D::Error::custom)
 }
 
 /// An inclusive range of allowed values.
@@ -115,43 +138,169 @@ impl<'de, T: Deserialize<'de> + PartialOrd + std::fmt::Display + Copy> Deseriali
     }
 }
 
-/// A mount a guest may add (or remove).
+/// A mount a guest may add (or remove), judged by what the runtime will
+/// make of it (see [`effective`](super::effective)).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    try_from = "RawMountGrant"
+)]
 pub struct MountGrant {
     /// Destination patterns.
     pub destination: Patterns,
-    /// Source patterns (any, if absent).
-    #[serde(default)]
+    /// Source patterns: for `bind` and `overlay`, the host paths they
+    /// expose (required); for other types, the source (any, if absent).
     pub source: Option<Patterns>,
-    /// Mount types (`bind`, `tmpfs`, ...; any, if absent).
-    #[serde(default)]
-    pub types: Option<Vec<String>>,
-    /// Whether the mount may be writable; read-only (`ro` in its options)
-    /// otherwise.
-    #[serde(default)]
+    /// Mount types as the runtime makes them: `bind` for any mount whose
+    /// options say `bind` or `rbind`; `tmpfs`, `overlay`, ...
+    pub types: Vec<String>,
+    /// Whether the mount may be writable; read-only otherwise (`rro` on an
+    /// `rbind`, `ro` on others).
     pub read_write: bool,
+    /// Options beyond the restricting ones (`nosuid`, `rprivate`, ...) and
+    /// `rw`: `suid`, `rshared`, data such as `size=*`.
+    pub options: Patterns,
 }
 
-/// A device a guest may add (or remove).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawMountGrant {
+    destination: Patterns,
+    #[serde(default)]
+    source: Option<Patterns>,
+    types: Vec<String>,
+    #[serde(default)]
+    read_write: bool,
+    #[serde(default)]
+    options: Patterns,
+}
+
+impl TryFrom<RawMountGrant> for MountGrant {
+    type Error = String;
+
+    fn try_from(raw: RawMountGrant) -> Result<Self, String> {
+        if raw.types.is_empty() {
+            return Err("a mount grant lists its types (bind, tmpfs, ...)".into());
+        }
+        let host = raw.types.iter().find(|t| *t == "bind" || *t == "overlay");
+        if let (Some(kind), None) = (host, &raw.source) {
+            return Err(format!(
+                "a mount grant of type {kind:?} names its sources: {kind} mounts expose host paths"
+            ));
+        }
+        Ok(MountGrant {
+            destination: raw.destination,
+            source: raw.source,
+            types: raw.types,
+            read_write: raw.read_write,
+            options: raw.options,
+        })
+    }
+}
+
+/// An OCI hook stage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+pub enum HookStage {
+    /// `prestart`
+    #[serde(rename = "prestart")]
+    Prestart,
+    /// `createRuntime`
+    #[serde(rename = "createRuntime")]
+    CreateRuntime,
+    /// `createContainer`
+    #[serde(rename = "createContainer")]
+    CreateContainer,
+    /// `startContainer`
+    #[serde(rename = "startContainer")]
+    StartContainer,
+    /// `poststart`
+    #[serde(rename = "poststart")]
+    Poststart,
+    /// `poststop`
+    #[serde(rename = "poststop")]
+    Poststop,
+}
+
+/// An OCI hook a guest may add. A hook runs as root on the node, with the
+/// runtime's environment when it gives none of its own.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HookGrant {
+    /// Patterns of the executable's absolute path.
+    pub path: Patterns,
+    /// Stages it may run at (any, if absent).
+    #[serde(default)]
+    pub stages: Option<Vec<HookStage>>,
+    /// Its arguments, one pattern per position; absent: no arguments, or
+    /// the path alone.
+    #[serde(default, deserialize_with = "value_patterns")]
+    pub args: Option<Patterns>,
+    /// Names of the environment entries it may be given (none, if absent).
+    #[serde(default)]
+    pub env: Patterns,
+    /// Longest timeout, in seconds; with it, a hook must have a timeout
+    /// (any, or none, if absent).
+    #[serde(default)]
+    pub max_timeout: Option<i64>,
+}
+
+/// A device a guest may add (or remove). The node's path is only its
+/// name: the type and numbers are what it gives access to, so a grant
+/// names them.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct DeviceGrant {
-    /// Path patterns.
+    /// Path patterns, under `/dev/`.
     pub path: Patterns,
-    /// Device types (`c`, `b`, `u`, `p`; any, if absent).
-    #[serde(default)]
-    pub types: Option<Vec<String>>,
-    /// Allowed major numbers (any, if absent).
-    #[serde(default)]
-    pub major: Option<Vec<i64>>,
-    /// Allowed minor numbers (any, if absent).
-    #[serde(default)]
-    pub minor: Option<Vec<i64>>,
-    /// Highest file mode allowed, bit by bit (`0o666` allows rw for all;
-    /// any, if absent).
+    /// Device types (`c`, `b`, `u`, `p`).
+    pub types: Vec<String>,
+    /// Allowed major numbers.
+    pub major: Vec<i64>,
+    /// Allowed minor numbers.
+    pub minor: Vec<i64>,
+    /// Highest file mode allowed, bit by bit; an unset mode is 0o666, as
+    /// the runtime makes it (0o666, if absent).
     #[serde(default)]
     pub max_file_mode: Option<u32>,
+    /// Owners allowed (unset or 0, if absent).
+    #[serde(default)]
+    pub uid: Option<Vec<u32>>,
+    /// Groups allowed (unset or 0, if absent).
+    #[serde(default)]
+    pub gid: Option<Vec<u32>>,
+}
+
+/// Device cgroup rules a guest may add to resources. A rule without a
+/// type, or of type `a`, is every device; a missing number is any (`-1`
+/// here).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DeviceRuleGrant {
+    /// Rule types (`c`, `b`, or `a` for all devices).
+    pub types: Vec<String>,
+    /// Major numbers; `-1` admits a rule for any.
+    pub major: Vec<i64>,
+    /// Minor numbers; `-1` admits a rule for any.
+    pub minor: Vec<i64>,
+    /// Access an allow rule may give, a subset of `rwm`.
+    pub access: String,
+}
+
+/// Namespaces a guest may set.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NamespaceGrant {
+    /// Types (`network`, `ipc`, `uts`, ...).
+    pub types: Vec<String>,
+    /// Patterns of namespace files it may join; absent: a new namespace
+    /// only.
+    #[serde(default)]
+    pub paths: Option<Patterns>,
+    /// Whether it may remove the type, so that the container shares the
+    /// node's namespace of it.
+    #[serde(default)]
+    pub host: bool,
 }
 
 /// CPU knobs a guest may set.
@@ -220,15 +369,15 @@ pub struct Grants {
     /// Mounts.
     #[serde(default)]
     pub mounts: Vec<MountGrant>,
-    /// OCI hook paths. A hook runs as root on the node.
+    /// OCI hooks. A hook runs as root on the node.
     #[serde(default)]
-    pub hooks: Patterns,
+    pub hooks: Vec<HookGrant>,
     /// Device nodes.
     #[serde(default)]
     pub devices: Vec<DeviceGrant>,
-    /// Device cgroup rules in resources (NRI's v1 emulation).
+    /// Device cgroup rules in resources.
     #[serde(default)]
-    pub device_rules: bool,
+    pub device_rules: Vec<DeviceRuleGrant>,
     /// CDI device names.
     #[serde(default)]
     pub cdi_devices: Patterns,
@@ -263,9 +412,9 @@ pub struct Grants {
     /// Replacing the container's arguments.
     #[serde(default)]
     pub args: bool,
-    /// Namespace types (`network`, `ipc`, ...).
+    /// Namespaces.
     #[serde(default)]
-    pub namespaces: Patterns,
+    pub namespaces: Vec<NamespaceGrant>,
     /// Seccomp policy.
     #[serde(default)]
     pub seccomp: bool,

@@ -101,6 +101,8 @@ pub struct Adjust {
     pub memory_limit: Option<i64>,
     pub rlimits: Vec<(String, u64, u64)>,
     pub args: Vec<String>,
+    /// Adds the device rule `a *:* rwm`: every device.
+    pub all_devices: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -148,6 +150,19 @@ pub struct Update {
     pub unified: Vec<(String, String)>,
     /// Adds the device rule `a *:* rwm`: every device.
     pub all_devices: bool,
+    /// Answers this update this many times (for huge answers).
+    pub copies: usize,
+}
+
+/// The device rule that allows every device, as a rule without a type.
+fn every_device() -> LinuxDeviceCgroup {
+    LinuxDeviceCgroup {
+        allow: true,
+        type_: String::new(),
+        major: None,
+        minor: None,
+        access: "rwm".into(),
+    }
 }
 
 fn resources() -> LinuxResources {
@@ -183,13 +198,7 @@ impl Update {
         r.pids = self.pids.map(|limit| LinuxPids { limit });
         r.unified = self.unified.clone();
         if self.all_devices {
-            r.devices.push(LinuxDeviceCgroup {
-                allow: true,
-                type_: "a".into(),
-                major: None,
-                minor: None,
-                access: "rwm".into(),
-            });
+            r.devices.push(every_device());
         }
         ContainerUpdate {
             container_id: self.container_id.clone(),
@@ -204,7 +213,11 @@ impl Adjust {
         let mut resources = resources();
         resources.memory = self.memory_limit.map(memory);
         resources.unified = self.unified.clone();
-        let has_resources = resources.memory.is_some() || !resources.unified.is_empty();
+        if self.all_devices {
+            resources.devices.push(every_device());
+        }
+        let has_resources =
+            resources.memory.is_some() || !resources.unified.is_empty() || self.all_devices;
         let linux = LinuxContainerAdjustment {
             devices: self.devices.iter().map(DeviceSpec::build).collect(),
             resources: has_resources.then_some(resources),

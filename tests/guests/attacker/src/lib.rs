@@ -28,6 +28,7 @@ impl Attacker {
             .attack
             .updates
             .iter()
+            .flat_map(|spec| std::iter::repeat_n(spec, spec.copies.max(1)))
             .fold(Updates::new(), |u, spec| u.update(spec.build()));
         self.attack
             .evictions
@@ -50,7 +51,13 @@ impl Plugin for Attacker {
         _: &[Container],
     ) -> Result<Vec<ContainerUpdate>, String> {
         self.prelude(Where::Synchronize)?;
-        Ok(self.attack.sync.iter().map(|u| u.build()).collect())
+        Ok(self
+            .attack
+            .sync
+            .iter()
+            .flat_map(|spec| std::iter::repeat_n(spec, spec.copies.max(1)))
+            .map(|u| u.build())
+            .collect())
     }
 }
 
