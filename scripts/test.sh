@@ -9,6 +9,15 @@ cd "$(dirname "$0")/.."
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 rustup target add wasm32-unknown-unknown wasm32-wasip2
 
+# Grants are checked against what a real OCI runtime makes of an answer:
+# the tests run busybox containers with runc.
+if ! command -v runc >/dev/null || ! command -v busybox >/dev/null; then
+    packages=(runc busybox-static)
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y --no-install-recommends "${packages[@]}" \
+        || { apt-get update && apt-get install -y --no-install-recommends "${packages[@]}"; }
+fi
+
 guest_workspaces=(sdk/rust guest-examples/rust tests/guests)
 
 cargo fmt --all -- --check

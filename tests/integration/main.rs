@@ -17,6 +17,7 @@ mod loading;
 mod reconnect;
 mod reload;
 mod replay;
+mod runc;
 mod sandbox;
 mod status;
 mod traces;

@@ -9,6 +9,8 @@
 //! An answer that exceeds the grants is refused whole: none of it is
 //! applied.
 
+#[cfg(test)]
+mod adversarial;
 mod check;
 pub mod effective;
 mod model;

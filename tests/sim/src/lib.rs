@@ -14,6 +14,7 @@
 
 mod config;
 mod lifecycle;
+pub mod oci;
 mod plugin;
 mod server;
 mod state;
