@@ -107,6 +107,9 @@ impl PluginSet {
             if !report.guests.iter().any(|g| g.id().name == name) {
                 tracing::warn!(guest = name, dir = %self.dir.display(), "the configuration names a guest that is not loaded");
             }
+            for warning in config.guest(name).grants.warnings() {
+                tracing::warn!(guest = name, "{warning}");
+            }
         }
         Ok(Loaded { config, report })
     }

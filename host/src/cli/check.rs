@@ -49,6 +49,9 @@ pub(super) async fn check(args: CheckArgs) -> anyhow::Result<()> {
         settings.limits.memory, settings.limits.deadline
     );
     println!("  on failure: {:?}", settings.failure_policy);
+    for warning in settings.grants.warnings() {
+        println!("  warning:    {warning}");
+    }
     for (what, table) in [
         ("grants", toml::to_string(&settings.grants)),
         ("read", toml::to_string(&settings.read)),

@@ -448,6 +448,52 @@ pub struct Grants {
     pub validate: bool,
 }
 
+/// Annotation keys an OCI runtime reads as instructions, and what they do.
+const RUNTIME_ANNOTATIONS: &[(&str, &str)] = &[
+    (
+        "run.oci.hooks.stdout",
+        "crun appends hook output to any host file it names",
+    ),
+    (
+        "run.oci.seccomp.plugins",
+        "crun loads the libraries it names",
+    ),
+    (
+        "run.oci.seccomp_bpf_data",
+        "crun replaces the seccomp filter",
+    ),
+    (
+        "run.oci.handler",
+        "crun runs the container with another handler",
+    ),
+    (
+        "run.oci.keep_original_groups",
+        "crun keeps its own supplementary groups",
+    ),
+    (
+        "org.systemd.property.DeviceAllow",
+        "runc sets any systemd unit property",
+    ),
+    ("org.criu.config", "runc passes it to criu"),
+];
+
+impl Grants {
+    /// What a grant allows beyond what it may look like it allows: lines
+    /// for the operator.
+    pub fn warnings(&self) -> Vec<String> {
+        RUNTIME_ANNOTATIONS
+            .iter()
+            .filter(|(key, _)| self.annotations.matches(key))
+            .map(|(key, what)| {
+                format!(
+                    "annotations grant {} admits {key:?}: {what}",
+                    self.annotations.describe()
+                )
+            })
+            .collect()
+    }
+}
+
 /// What of pods and containers a guest may read; the rest is redacted.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -486,4 +532,52 @@ pub struct Scope {
     pub annotations: BTreeMap<String, String>,
     /// Runtime handlers (`runc`, `kata`, ...).
     pub runtime_handlers: Option<Patterns>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_annotation_grant_that_admits_runtime_instructions_is_told() {
+        let broad: Grants = toml::from_str(r#"annotations = ["run.*"]"#).unwrap();
+        let warnings = broad.warnings();
+        assert_eq!(warnings.len(), 5, "{warnings:?}");
+        assert_eq!(
+            warnings[0],
+            "annotations grant [\"run.*\"] admits \"run.oci.hooks.stdout\": crun appends hook output to any host file it names"
+        );
+        let narrow: Grants = toml::from_str(r#"annotations = ["example.com/*"]"#).unwrap();
+        assert!(narrow.warnings().is_empty());
+    }
+
+    #[test]
+    fn grants_that_cannot_be_judged_are_refused_at_load() {
+        let cases = [
+            (
+                r#"mounts = [{ destination = ["/data"] }]"#,
+                "missing field `types`",
+            ),
+            (
+                r#"mounts = [{ destination = ["/data"], types = [] }]"#,
+                "a mount grant lists its types (bind, tmpfs, ...)",
+            ),
+            (
+                r#"mounts = [{ destination = ["/data"], types = ["bind"] }]"#,
+                "a mount grant of type \"bind\" names its sources: bind mounts expose host paths",
+            ),
+            (
+                r#"devices = [{ path = ["/dev/nri-*"], types = ["c"] }]"#,
+                "missing field `major`",
+            ),
+            (
+                r#"hooks = ["/usr/local/bin/hook"]"#,
+                "invalid type: string \"/usr/local/bin/hook\", expected struct HookGrant",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = toml::from_str::<Grants>(text).unwrap_err().to_string();
+            assert!(err.contains(want), "{text}: {err}");
+        }
+    }
 }
