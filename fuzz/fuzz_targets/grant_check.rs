@@ -72,6 +72,7 @@ fuzz_target!(|data: &[u8]| {
         own: None,
         pod_id: Some("p"),
         visible_pod_of: &pod_of,
+        user_namespace: false,
     };
     let adjust = answer.adjust.as_ref();
     let check =

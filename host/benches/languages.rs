@@ -177,7 +177,11 @@ fn instantiate(guest: &GuestPre) -> Duration {
     let samples = (0..INSTANCES)
         .map(|_| {
             let started = Instant::now();
-            drop(events_loop.block_on(guest.instantiate()).unwrap());
+            drop(
+                events_loop
+                    .block_on(guest.instantiate(guest.limits().deadline))
+                    .unwrap(),
+            );
             started.elapsed()
         })
         .collect();

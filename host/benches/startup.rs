@@ -87,7 +87,7 @@ fn main() {
             .iter()
             .map(|g| {
                 events.block_on(async {
-                    let mut instance = g.instantiate().await.unwrap();
+                    let mut instance = g.instantiate(g.limits().deadline).await.unwrap();
                     let deadline = std::time::Duration::from_secs(1);
                     instance
                         .configure(deadline, "", &runtime)

@@ -17,7 +17,8 @@ pub const MAX_VALUE: usize = 256;
 
 /// Guest-provided text made safe to show: at most its cap in bytes (plus
 /// a note of how much was cut), control characters and invisible
-/// direction marks escaped as `\u{..}`, backslashes doubled.
+/// direction marks escaped as `\u{..}`, backslashes and quotes escaped
+/// (so that quoted, it stays one field of a log line).
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct GuestText(String);
 
@@ -62,6 +63,8 @@ fn needs_escape(c: char) -> bool {
 fn push_escaped(out: &mut String, c: char) {
     if c == '\\' {
         out.push_str("\\\\");
+    } else if c == '"' {
+        out.push_str("\\\"");
     } else if needs_escape(c) {
         out.push_str(&format!("\\u{{{:x}}}", c as u32));
     } else {
@@ -124,6 +127,7 @@ mod tests {
             ("two\nlines", "two\\u{a}lines", 100),
             ("\u{1b}[31mred", "\\u{1b}[31mred", 100),
             ("back\\slash", "back\\\\slash", 100),
+            ("say \"x\" guest=10-a", "say \\\"x\\\" guest=10-a", 100),
             ("rtl\u{202E}txt", "rtl\\u{202e}txt", 100),
             ("héllo", "héllo", 100),
             ("abcdef", "abc…[3 more bytes]", 3),

@@ -672,9 +672,9 @@ pub fn merge_resources(target: &mut LinuxResources, update: &LinuxResources) {
     for (key, value) in &update.unified {
         target.unified.insert(key.clone(), value.clone());
     }
-    if !update.devices.is_empty() {
-        target.devices = update.devices.clone();
-    }
+    // Device rules accumulate, as the runtime's generator appends them: a
+    // later plugin's rules never erase an earlier one's (a deny among them).
+    target.devices.extend(update.devices.iter().cloned());
 }
 
 fn overlay<T: Clone>(target: &mut MessageField<T>, value: &MessageField<T>) {
@@ -975,6 +975,36 @@ mod tests {
         assert_eq!(
             merge.apply("20-b", &hooks).unwrap_err().to_string(),
             "plugins \"20-b\" and \"10-a\" both tried to set Rlimits RLIMIT_NOFILE"
+        );
+    }
+
+    #[test]
+    fn a_later_plugins_device_rules_never_erase_an_earlier_ones() {
+        let rule = |allow: bool| crate::api::LinuxDeviceCgroup {
+            allow,
+            type_: "c".into(),
+            access: "rwm".into(),
+            ..Default::default()
+        };
+        let with_rule = |allow: bool| ContainerAdjustment {
+            linux: Some(LinuxContainerAdjustment {
+                resources: Some(LinuxResources {
+                    devices: vec![rule(allow)],
+                    ..Default::default()
+                })
+                .into(),
+                ..Default::default()
+            })
+            .into(),
+            ..Default::default()
+        };
+        let mut merge = AdjustmentMerge::new(container());
+        merge.apply("10-a", &with_rule(false)).unwrap();
+        merge.apply("20-b", &with_rule(true)).unwrap();
+        let rules = &merge.merged.linux.resources.devices;
+        assert_eq!(
+            rules.iter().map(|r| r.allow).collect::<Vec<_>>(),
+            [false, true]
         );
     }
 

@@ -52,6 +52,8 @@ struct Attack {
     expect: Expect,
     /// Its deadline.
     deadline: &'static str,
+    /// Its failure policy.
+    policy: &'static str,
 }
 
 /// The container every attack at Synchronize, UpdateContainer and
@@ -72,6 +74,7 @@ fn attack(
         answer,
         expect,
         deadline: "50ms",
+        policy: "fail-open",
     }
 }
 
@@ -119,6 +122,18 @@ fn attacks() -> Vec<Attack> {
                 r#"updates = "any", pids = [1, 100]"#,
                 json!({"sync": [{"container_id": "SELF", "pids": 1, "copies": 70_000}]}),
                 Failed("answer_too_large"),
+            )
+        },
+        // A guest failing at Synchronize, under fail-closed, keeps no one
+        // from registering: it starts afresh at its next event.
+        Attack {
+            policy: "fail-closed",
+            ..attack(
+                "a_fail_closed_guest_failing_synchronize_keeps_the_host_registered",
+                Synchronize,
+                "",
+                json!({"at": ["synchronize"], "error": "no"}),
+                Failed("guest_error"),
             )
         },
         // 2. One guest's bad answer is that guest's failure.
@@ -186,6 +201,14 @@ fn attacks() -> Vec<Attack> {
             r#"mounts = [{ destination = ["/data"], source = ["/srv/data/*"], types = ["overlay"], read-write = true }]"#,
             json!({"create": {"mounts": [{"destination": "/data", "source": "overlay", "type": "overlay",
                 "options": ["lowerdir=/etc", "upperdir=/srv/data/u", "workdir=/srv/data/w"]}]}}),
+            Refused("mounts"),
+        ),
+        attack(
+            "a_comma_inside_an_overlay_option_injects_options",
+            Create,
+            r#"mounts = [{ destination = ["/data"], source = ["/srv/data/*"], types = ["overlay"], read-write = true }]"#,
+            json!({"create": {"mounts": [{"destination": "/data", "source": "overlay", "type": "overlay",
+                "options": ["lowerdir=/srv/data/l,upperdir=/etc,workdir=/srv/data/w"]}]}}),
             Refused("mounts"),
         ),
         // 5. Hooks: paths, stages, arguments, environment.
@@ -289,6 +312,14 @@ fn attacks() -> Vec<Attack> {
             json!({"create": {"unified": [["cgroup.procs", "1"]]}}),
             Refused("unified"),
         ),
+        // The host's work on an answer stays small: lists are bounded.
+        attack(
+            "thirty_thousand_granted_env_entries",
+            Create,
+            r#"env = ["APP_*"]"#,
+            json!({"create": {"env_many": 30_000}}),
+            Refused("env"),
+        ),
         // 8. Namespaces are new ones unless a path is granted.
         attack(
             "a_namespace_path_joins_the_host_network",
@@ -381,10 +412,11 @@ fn answer_of(n: usize, answer: &Value) -> String {
 /// The `[plugins.aNN]` section of attack `n`.
 fn section(n: usize, attack: &Attack) -> String {
     format!(
-        "[plugins.a{n:02}]\nconfig = '''{}'''\ngrants = {{ {} }}\nscope = {{ namespaces = [\"attack-{n:02}\"] }}\ndeadline = \"{}\"\n",
+        "[plugins.a{n:02}]\nconfig = '''{}'''\ngrants = {{ {} }}\nscope = {{ namespaces = [\"attack-{n:02}\"] }}\ndeadline = \"{}\"\nfailure-policy = \"{}\"\n",
         answer_of(n, &attack.answer),
         attack.grants,
-        attack.deadline
+        attack.deadline,
+        attack.policy
     )
 }
 

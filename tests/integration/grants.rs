@@ -54,10 +54,10 @@ grants = { memory = { limit = [67108864, 1073741824] } }
     );
 
     for refusal in [
-        "field=hooks value=Prestart /tmp/evil [] grant=0 grants",
-        "field=mounts value=/host from / (bind rbind,rw) grant=0 grants; the runtime would make it a bind mount, writable",
-        "field=linux.devices value=/dev/mem (c 1:1) grant=0 grants (mode 666, uid 0, gid 0)",
-        "field=linux.resources.memory.limit value=1 grant=[67108864, 1073741824]",
+        r#"field=hooks value="Prestart /tmp/evil []" grant=0 grants"#,
+        r#"field=mounts value="/host from / (bind rbind,rw)" grant=0 grants; the runtime would make it a bind mount, writable"#,
+        r#"field=linux.devices value="/dev/mem (c 1:1)" grant=0 grants (mode 666, uid 0, gid 0)"#,
+        r#"field=linux.resources.memory.limit value="1" grant=[67108864, 1073741824]"#,
     ] {
         daemon.wait_for_log(refusal).await;
     }

@@ -125,12 +125,14 @@ impl<'a> EventRun<'a> {
     /// Takes an answer the host can hold and the guest's grants allow:
     /// within the size of one answer and the room left in the reply, and
     /// naming only containers the guest may see. `own` is the container
-    /// whose update the event is about, if the guest may change it.
+    /// whose update the event is about, if the guest may change it;
+    /// `user_namespace` whether the container being created runs in one.
     pub async fn admit(
         &self,
         guest: &GuestSlot,
         answer: Answer,
         own: Option<&str>,
+        user_namespace: bool,
     ) -> Result<Answer, SlotError> {
         let size = answer.size();
         if size > MAX_ANSWER_BYTES {
@@ -148,6 +150,7 @@ impl<'a> EventRun<'a> {
                 .filter(|_| self.event != Event::UNKNOWN)
                 .map(|p| p.id.as_str()),
             visible_pod_of: &visible_pod_of,
+            user_namespace,
         };
         guest.check_grants(
             answer.adjust.as_ref(),
@@ -165,39 +168,66 @@ impl<'a> EventRun<'a> {
 
     /// Logs a guest's failure; with fail-closed, the event fails too.
     pub fn failed(&self, guest: &GuestSlot, err: &SlotError) -> Result<(), HandlerError> {
-        let what = self.name();
-        let object = self.object;
-        let policy = guest.failure_policy();
-        if let Some(suppressed) = guest.note() {
-            if suppressed > 0 {
-                tracing::warn!(guest = %guest.id(), lines = suppressed, "lines about the guest suppressed (rate limit)");
+        match guest.failure_policy() {
+            FailurePolicy::FailOpen => {
+                self.note_failure(guest, err, "skipped (fail-open)");
+                Ok(())
             }
-            if let SlotError::Refused(refusals) = err {
-                for refusal in refusals {
-                    tracing::warn!(
-                        guest = %guest.id(), event = what, object, family = %refusal.family,
-                        field = %refusal.field, value = %refusal.value, grant = %refusal.grant,
-                        "refused a change beyond the guest's grants"
-                    );
-                }
+            FailurePolicy::FailClosed => {
+                self.note_failure(guest, err, "failing the event (fail-closed)");
+                Err(HandlerError(format!(
+                    "guest {} {err} ({} of {})",
+                    guest.id(),
+                    self.name(),
+                    self.object
+                )))
             }
-            match policy {
-                FailurePolicy::FailOpen => {
-                    tracing::warn!(guest = %guest.id(), event = what, object, error = %err, "guest failed; skipped (fail-open)")
-                }
-                FailurePolicy::FailClosed => {
-                    tracing::error!(guest = %guest.id(), event = what, object, error = %err, "guest failed; failing the event (fail-closed)")
-                }
-            }
-        }
-        match policy {
-            FailurePolicy::FailOpen => Ok(()),
-            FailurePolicy::FailClosed => Err(HandlerError(format!(
-                "guest {} {err} ({what} of {object})",
-                guest.id()
-            ))),
         }
     }
+
+    /// Logs a guest's failure at Synchronize, which goes on without it
+    /// whatever its policy: failing Synchronize would keep the host from
+    /// registering, leaving the node without any guest. The guest starts
+    /// afresh at its next event, where its policy applies.
+    pub fn failed_to_start(&self, guest: &GuestSlot, err: &SlotError) {
+        self.note_failure(guest, err, "it starts afresh at its next event");
+    }
+
+    /// Writes a guest's failure and each refused field to the log, unless
+    /// the guest has used up its share of lines. Guest text goes quoted.
+    fn note_failure(&self, guest: &GuestSlot, err: &SlotError, then: &str) {
+        let Some(suppressed) = guest.note() else {
+            return;
+        };
+        let (what, object) = (self.name(), self.object);
+        if suppressed > 0 {
+            tracing::warn!(guest = %guest.id(), lines = suppressed, "lines about the guest suppressed (rate limit)");
+        }
+        if let SlotError::Refused(refusals) = err {
+            for refusal in refusals {
+                tracing::warn!(
+                    guest = %guest.id(), event = what, object, family = %refusal.family,
+                    field = %refusal.field, value = %quoted(&refusal.value), grant = %refusal.grant,
+                    "refused a change beyond the guest's grants"
+                );
+            }
+        }
+        let error = quoted(&err.to_string());
+        match guest.failure_policy() {
+            FailurePolicy::FailClosed if !then.starts_with("it ") => {
+                tracing::error!(guest = %guest.id(), event = what, object, %error, "guest failed; {then}")
+            }
+            _ => {
+                tracing::warn!(guest = %guest.id(), event = what, object, %error, "guest failed; {then}")
+            }
+        }
+    }
+}
+
+/// Text in quotes, for a log field: guest text is escaped (quotes too), so
+/// it cannot end the field and forge another.
+fn quoted(text: &str) -> String {
+    format!("\"{text}\"")
 }
 
 impl Answer {

@@ -179,6 +179,10 @@ impl Dispatcher {
         let pod = request.pod.into_option().unwrap_or_default();
         let container = request.container.into_option().unwrap_or_default();
         let run = EventRun::new(self, Event::CREATE_CONTAINER, Some(&pod), &container.id);
+        let user_namespace = container
+            .linux
+            .as_ref()
+            .is_some_and(|l| l.namespaces.iter().any(|n| n.type_ == "user"));
         let mut merge = AdjustmentMerge::new(container.clone());
         let mut updates = UpdateMerge::default();
         let mut evictions = Vec::new();
@@ -200,7 +204,7 @@ impl Dispatcher {
                         evictions: reply.evictions.into_iter().map(Into::into).collect(),
                         rejection: None,
                     };
-                    let answer = run.admit(guest, answer, None).await?;
+                    let answer = run.admit(guest, answer, None, user_namespace).await?;
                     let id = guest.id().to_string();
                     let conflict = answer
                         .adjust
@@ -293,7 +297,7 @@ impl Dispatcher {
                         evictions: reply.evictions.into_iter().map(Into::into).collect(),
                         ..Answer::default()
                     };
-                    let answer = run.admit(guest, answer, own).await?;
+                    let answer = run.admit(guest, answer, own, false).await?;
                     match updates.conflict(&guest.id().to_string(), &answer.updates) {
                         Some(conflict) => Err(SlotError::conflict(conflict)),
                         None => Ok(answer),
@@ -411,7 +415,8 @@ impl Dispatcher {
 
     /// Starts every guest afresh, configured and synchronized with the
     /// node; their updates are admitted like any other answer's: updates
-    /// of containers the guest may see, within its grants.
+    /// of containers the guest may see, within its grants. A guest that
+    /// fails here never fails Synchronize.
     async fn synchronize_guests(&self) -> Result<Vec<ContainerUpdate>, HandlerError> {
         let run = EventRun::new(self, Event::UNKNOWN, None, "");
         let mut updates = UpdateMerge::default();
@@ -423,7 +428,7 @@ impl Dispatcher {
                         updates: updates_wit.into_iter().map(Into::into).collect(),
                         ..Answer::default()
                     };
-                    let answer = run.admit(guest, answer, None).await?;
+                    let answer = run.admit(guest, answer, None, false).await?;
                     match updates.conflict(&guest.id().to_string(), &answer.updates) {
                         Some(conflict) => Err(SlotError::conflict(conflict)),
                         None => Ok(answer),
@@ -434,7 +439,7 @@ impl Dispatcher {
                 Ok(answer) => updates
                     .apply(&guest.id().to_string(), &answer.updates, None)
                     .expect("checked for conflicts"),
-                Err(err) => run.failed(guest, &err)?,
+                Err(err) => run.failed_to_start(guest, &err),
             }
         }
         Ok(updates.updates().to_vec())

@@ -417,21 +417,22 @@ impl GuestSlot {
         Ok(())
     }
 
-    /// A fresh instance, configured and synchronized, and its updates.
+    /// A fresh instance, configured and synchronized, and its updates. The
+    /// three steps share one deadline: starting is one call to the budget.
     async fn start(
         &self,
         start: &StartContext<'_>,
         budget: &Budget,
     ) -> Result<(GuestInstance, Vec<wit::ContainerUpdate>), SlotError> {
+        let limit = self.settings.limits.deadline;
+        let steps = Budget::new(budget.grant(limit)?);
         self.books().stats.instances += 1;
-        budget.grant(self.settings.limits.deadline)?;
-        let mut instance = match self.pre.instantiate().await {
+        let mut instance = match self.pre.instantiate(steps.grant(limit)?).await {
             Ok(instance) => instance,
             Err(fault) => return self.settle(Err(fault)),
         };
-        let deadline = budget.grant(self.settings.limits.deadline)?;
         let wanted = instance
-            .configure(deadline, &self.settings.config, start.runtime)
+            .configure(steps.grant(limit)?, &self.settings.config, start.runtime)
             .await;
         let wanted = self.settle(wanted)?;
         let handled = self.pre.handled_events();
@@ -446,8 +447,9 @@ impl GuestSlot {
         self.books().wanted = Some(wanted);
 
         let (pods, containers) = self.visible_node(&start.node.lock().expect("never poisoned"));
-        let deadline = budget.grant(self.settings.limits.deadline)?;
-        let updates = instance.synchronize(deadline, &pods, &containers).await;
+        let updates = instance
+            .synchronize(steps.grant(limit)?, &pods, &containers)
+            .await;
         let updates = self.settle(updates)?;
         Ok((instance, updates))
     }

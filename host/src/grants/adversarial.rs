@@ -520,6 +520,7 @@ fn own_container() -> Targets<'static> {
         own: Some("c1"),
         pod_id: Some("p1"),
         visible_pod_of: &|id| (id == "c1").then(|| "p1".to_string()),
+        user_namespace: false,
     }
 }
 

@@ -126,7 +126,7 @@ impl fmt::Display for Family {
 
 /// A change a guest asked for beyond its grants.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{field} {value:?} is not granted ({family} grant: {grant})")]
+#[error("{field} \"{value}\" is not granted ({family} grant: {grant})")]
 pub struct Refusal {
     /// The grant family that does not allow it.
     pub family: Family,
@@ -476,7 +476,7 @@ pub const RESOURCE_FIELDS: &[(&str, Family, Check<LinuxResources>)] = &[
             &g.cpu.period,
             c.period.as_ref().map(|v| v.value),
         )?;
-        let cpuset = format!("cpus {:?} mems {:?}", c.cpus, c.mems);
+        let cpuset = format!("cpus {} mems {}", c.cpus, c.mems);
         switch(
             Family::Cpu,
             "linux.resources.cpu.cpuset",
@@ -582,15 +582,15 @@ fn family_of(path: &str) -> Family {
         .map_or(Family::Updates, |(_, family, _)| *family)
 }
 
-/// No string of an answer may hold a NUL byte.
-fn check_nul(message: &dyn protobuf::MessageDyn, family: Option<Family>) -> Result<(), Refusal> {
-    match effective::nul_in(message) {
+/// No answer may hold NUL bytes, huge strings or endless lists.
+fn check_shape(message: &dyn protobuf::MessageDyn, family: Option<Family>) -> Result<(), Refusal> {
+    match effective::malformed_in(message) {
         None => Ok(()),
-        Some(path) => Err(refuse(
-            family.unwrap_or_else(|| family_of(&path)),
-            &path,
-            "a NUL byte",
-            "text without NUL bytes",
+        Some(m) => Err(refuse(
+            family.unwrap_or_else(|| family_of(&m.field)),
+            &m.field,
+            m.found,
+            m.want,
         )),
     }
 }
@@ -842,6 +842,10 @@ pub struct Targets<'a> {
     /// `None` for a container it may not see, one that does not exist, and
     /// the container being created, which is not there to update yet.
     pub visible_pod_of: &'a dyn Fn(&str) -> Option<String>,
+    /// Whether the container being created runs in a user namespace: the
+    /// runtime then bind-mounts the node's file at a device's path instead
+    /// of making the device.
+    pub user_namespace: bool,
 }
 
 /// Checks a whole answer: the adjustment of the container being created
@@ -855,30 +859,86 @@ pub fn check_answer(
     evictions: &[ContainerEviction],
     targets: &Targets<'_>,
 ) -> Vec<Refusal> {
-    let mut refusals = Vec::new();
+    let mut refusals = Refusals::default();
     if let Some(adjust) = adjust {
-        refusals.extend(check_nul(adjust, None).err());
-        refusals.extend(
-            ADJUSTMENT_FIELDS
-                .iter()
-                .filter_map(|(_, _, check)| check(grants, adjust).err()),
-        );
+        refusals.push(check_shape(adjust, None));
+        for (_, _, check) in ADJUSTMENT_FIELDS {
+            refusals.push(check(grants, adjust));
+        }
+        refusals.push(check_devices_in_user_namespace(adjust, targets));
     }
-    for update in updates {
-        refusals.extend(check_nul(update, None).err());
-        refusals.extend(check_update_target(grants, &update.container_id, targets).err());
+    refusals.push(count(Family::Updates, "update", updates.len()));
+    refusals.push(count(Family::Evictions, "evict", evictions.len()));
+    for update in updates.iter().take(effective::MAX_ENTRIES) {
+        refusals.push(check_shape(update, None));
+        refusals.push(check_update_target(grants, &update.container_id, targets));
         if let Some(resources) = update.linux.as_ref().and_then(|l| l.resources.as_ref()) {
-            refusals.extend(check_resources(grants, resources).err());
+            refusals.push(check_resources(grants, resources));
         }
     }
-    for eviction in evictions {
-        refusals.extend(check_nul(eviction, Some(Family::Evictions)).err());
+    for eviction in evictions.iter().take(effective::MAX_ENTRIES) {
+        refusals.push(check_shape(eviction, Some(Family::Evictions)));
         let id = &eviction.container_id;
         let check = switch(Family::Evictions, "evict", grants.evictions, true, id)
             .and_then(|()| visible_target(Family::Evictions, "evict", id, targets).map(drop));
-        refusals.extend(check.err());
+        refusals.push(check);
     }
-    refusals
+    refusals.0
+}
+
+/// In a user namespace a device is a bind mount of the node's file at its
+/// path, whatever its type and numbers: no device grant means that.
+fn check_devices_in_user_namespace(
+    adjust: &ContainerAdjustment,
+    targets: &Targets<'_>,
+) -> Result<(), Refusal> {
+    let Some(linux) = adjust.linux.as_ref() else {
+        return Ok(());
+    };
+    let adds_user = linux.namespaces.iter().any(|n| n.type_ == "user");
+    let added = linux.devices.iter().find(|d| !split_marker(&d.path).1);
+    match added {
+        Some(device) if targets.user_namespace || adds_user => Err(refuse(
+            Family::Devices,
+            "linux.devices",
+            &device.path,
+            "a container without a user namespace (in one, the runtime binds the node's file at the path)",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Most refusals reported for one answer: one is enough to refuse it,
+/// and an answer of thousands of refused entries must not become
+/// thousands of log lines.
+pub const MAX_REFUSALS: usize = 16;
+
+/// The refusals of one answer, at most [`MAX_REFUSALS`].
+#[derive(Default)]
+struct Refusals(Vec<Refusal>);
+
+impl Refusals {
+    fn push(&mut self, result: Result<(), Refusal>) {
+        if let Err(refusal) = result {
+            if self.0.len() < MAX_REFUSALS {
+                self.0.push(refusal);
+            }
+        }
+    }
+}
+
+/// An answer may name at most [`effective::MAX_ENTRIES`] containers.
+fn count(family: Family, field: &str, n: usize) -> Result<(), Refusal> {
+    if n > effective::MAX_ENTRIES {
+        Err(refuse(
+            family,
+            field,
+            format!("{n} entries"),
+            "at most 256 entries",
+        ))
+    } else {
+        Ok(())
+    }
 }
 
 /// A container an answer names must be one the guest may see.
@@ -1065,7 +1125,7 @@ mod tests {
             ("memory limit", resources(|r| r.memory.mut_or_insert_default().limit = Some(api::OptionalInt64 { value: 1 << 30, ..Default::default() }).into()), "memory = { limit = [4194304, 68719476736] }", "linux.resources.memory.limit \"1073741824\" is not granted (memory grant: none)"),
             ("oom kill", resources(|r| r.memory.mut_or_insert_default().disable_oom_killer = Some(api::OptionalBool { value: true, ..Default::default() }).into()), "memory = { oom-kill = true }", "linux.resources.memory.disable_oom_killer \"Some(true)\" is not granted (memory grant: false)"),
             ("cpu shares", resources(|r| r.cpu.mut_or_insert_default().shares = Some(api::OptionalUInt64 { value: 512, ..Default::default() }).into()), "cpu = { shares = [2, 1024] }", "linux.resources.cpu.shares \"512\" is not granted (cpu grant: none)"),
-            ("cpuset", resources(|r| r.cpu.mut_or_insert_default().cpus = "0-1".into()), "cpu = { cpuset = true }", "linux.resources.cpu.cpuset \"cpus \\\"0-1\\\" mems \\\"\\\"\" is not granted (cpu grant: false)"),
+            ("cpuset", resources(|r| r.cpu.mut_or_insert_default().cpus = "0-1".into()), "cpu = { cpuset = true }", "linux.resources.cpu.cpuset \"cpus 0-1 mems \" is not granted (cpu grant: false)"),
             ("hugepages", resources(|r| r.hugepage_limits.push(api::HugepageLimit { page_size: "2MB".into(), limit: 1, ..Default::default() })), "hugepages = [\"2MB\"]", "linux.resources.hugepage_limits \"2MB\" is not granted (hugepages grant: [])"),
             ("blockio", resources(|r| r.blockio_class = Some(api::OptionalString { value: "slow".into(), ..Default::default() }).into()), "blockio-class = [\"slow\"]", "linux.resources.blockio_class \"slow\" is not granted (blockio-class grant: [])"),
             ("rdt class", resources(|r| r.rdt_class = Some(api::OptionalString { value: "gold".into(), ..Default::default() }).into()), "rdt-class = [\"gold\"]", "linux.resources.rdt_class \"gold\" is not granted (rdt-class grant: [])"),
@@ -1094,6 +1154,7 @@ mod tests {
             own: None,
             pod_id: Some("p1"),
             visible_pod_of: &|_| None,
+            user_namespace: false,
         }
     }
 
@@ -1138,6 +1199,7 @@ mod tests {
             own: Some("c1"),
             pod_id: Some("p1"),
             visible_pod_of: &pod_of,
+            user_namespace: false,
         };
         let own_only = check_answer(&Grants::default(), None, &[update("c1")], &[], &targets);
         assert!(
@@ -1164,6 +1226,7 @@ mod tests {
             own: None,
             pod_id: None,
             visible_pod_of: &pod_of,
+            user_namespace: false,
         };
         let sync = |g: &str, id: &str| {
             messages(check_answer(
@@ -1386,8 +1449,14 @@ mod tests {
                 mode.value &= 0o777;
             }
         }
+        // Not "user": in a user namespace no device is admitted.
+        let kinds: Vec<&str> = NAMESPACE_TYPES
+            .iter()
+            .copied()
+            .filter(|t| *t != "user")
+            .collect();
         for n in &mut l.namespaces {
-            n.type_ = NAMESPACE_TYPES[rng.random_range(0..NAMESPACE_TYPES.len())].into();
+            n.type_ = kinds[rng.random_range(0..kinds.len())].into();
             n.path = format!("/{}", n.path);
         }
         l.sysctl = l

@@ -137,6 +137,11 @@ pub fn effective_mount(mount: &Mount) -> Result<EffectiveMount<'_>, String> {
         return Err("a destination other than /".into());
     }
     let options: Vec<&str> = mount.options.iter().map(String::as_str).collect();
+    // The runtime joins the options with ',' into one string the kernel
+    // splits again: a ',' inside one would be options of its own.
+    if options.iter().any(|o| o.contains(',')) {
+        return Err("options without ',' inside one".into());
+    }
     let has = |o: &str| options.contains(&o);
     if let Some((a, b)) = OPPOSITES.iter().find(|(a, b)| has(a) && has(b)) {
         return Err(format!(
@@ -193,8 +198,13 @@ fn is_overlay_dir(option: &str) -> bool {
 /// absolute path (no escapes: `\` is refused).
 fn overlay_dirs<'a>(options: &[&'a str]) -> Result<Vec<&'a str>, String> {
     let mut dirs = Vec::new();
+    let mut keys = Vec::new();
     for option in options.iter().filter(|o| is_overlay_dir(o)) {
         let (key, value) = option.split_once('=').expect("an overlay dir option");
+        if keys.contains(&key) {
+            return Err(format!("an overlay {key} given once"));
+        }
+        keys.push(key);
         if value.contains('\\') {
             return Err(format!("an overlay {key} without escapes"));
         }
@@ -277,31 +287,56 @@ pub fn net_device(name: &str) -> Result<(), &'static str> {
     }
 }
 
-/// The first field of `message` (as a dotted path) with a NUL byte in a
-/// string, key or value: crun cuts strings there (so `B\0x=1` unsets `B`),
-/// runc refuses them. No answer may carry one.
-pub fn nul_in(message: &dyn MessageDyn) -> Option<String> {
+/// Most entries of one list or map in an answer: more than a plugin needs
+/// (runc takes seconds for a thousand hooks), and the host's work on an
+/// answer grows with them.
+pub const MAX_ENTRIES: usize = 256;
+/// Longest string in an answer: the kernel refuses an env entry or argument
+/// over 128 KiB, failing the container.
+pub const MAX_STRING: usize = 32 << 10;
+
+/// What is wrong with a part of an answer, wherever it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Malformed {
+    /// The field, as a dotted path (`linux.sysctl`).
+    pub field: String,
+    /// What the answer has there.
+    pub found: String,
+    /// What it must be.
+    pub want: &'static str,
+}
+
+/// The first part of `message` that no answer may have: a string with a
+/// NUL byte (crun cuts strings there, so `B\0x=1` unsets `B`; runc refuses
+/// them), a string over [`MAX_STRING`], a list or map of more than
+/// [`MAX_ENTRIES`].
+pub fn malformed_in(message: &dyn MessageDyn) -> Option<Malformed> {
     let descriptor = message.descriptor_dyn();
     for field in descriptor.fields() {
         let name = field.name();
+        let too_many = |n: usize| {
+            (n > MAX_ENTRIES).then(|| Malformed {
+                field: name.to_string(),
+                found: format!("{n} entries"),
+                want: "at most 256 entries",
+            })
+        };
         let found = match field.runtime_field_type() {
             RuntimeFieldType::Singular(_) => field
                 .get_singular(message)
-                .and_then(|v| nul_in_value(v, name)),
+                .and_then(|v| malformed_value(v, name)),
             RuntimeFieldType::Repeated(_) => {
                 let list = field.get_repeated(message);
-                (0..list.len()).find_map(|i| nul_in_value(list.get(i), name))
+                too_many(list.len())
+                    .or_else(|| (0..list.len()).find_map(|i| malformed_value(list.get(i), name)))
             }
             RuntimeFieldType::Map(..) => {
                 let map = field.get_map(message);
-                let mut found = None;
-                for (key, value) in &map {
-                    found = nul_in_value(key, name).or_else(|| nul_in_value(value, name));
-                    if found.is_some() {
-                        break;
-                    }
-                }
-                found
+                too_many(map.len()).or_else(|| {
+                    (&map).into_iter().find_map(|(key, value)| {
+                        malformed_value(key, name).or_else(|| malformed_value(value, name))
+                    })
+                })
             }
         };
         if found.is_some() {
@@ -311,10 +346,25 @@ pub fn nul_in(message: &dyn MessageDyn) -> Option<String> {
     None
 }
 
-fn nul_in_value(value: ReflectValueRef<'_>, name: &str) -> Option<String> {
+fn malformed_value(value: ReflectValueRef<'_>, name: &str) -> Option<Malformed> {
+    let at = |found: String, want| {
+        Some(Malformed {
+            field: name.to_string(),
+            found,
+            want,
+        })
+    };
     match value {
-        ReflectValueRef::String(s) if s.contains('\0') => Some(name.to_string()),
-        ReflectValueRef::Message(m) => nul_in(&*m).map(|inner| format!("{name}.{inner}")),
+        ReflectValueRef::String(s) if s.contains('\0') => {
+            at("a NUL byte".into(), "text without NUL bytes")
+        }
+        ReflectValueRef::String(s) if s.len() > MAX_STRING => {
+            at(format!("{} bytes", s.len()), "text of at most 32 KiB")
+        }
+        ReflectValueRef::Message(m) => malformed_in(&*m).map(|inner| Malformed {
+            field: format!("{name}.{}", inner.field),
+            ..inner
+        }),
         _ => None,
     }
 }
@@ -442,6 +492,16 @@ mod tests {
             effective_mount(&escaped).unwrap_err(),
             "an overlay lowerdir without escapes"
         );
+        let injected = mount("overlay", "overlay", &["lowerdir=/a,upperdir=/etc"]);
+        assert_eq!(
+            effective_mount(&injected).unwrap_err(),
+            "options without ',' inside one"
+        );
+        let twice = mount("overlay", "overlay", &["lowerdir=/a", "lowerdir=/etc"]);
+        assert_eq!(
+            effective_mount(&twice).unwrap_err(),
+            "an overlay lowerdir given once"
+        );
         let dotted = mount("overlay", "overlay", &["upperdir=/srv/../etc"]);
         assert_eq!(
             effective_mount(&dotted).unwrap_err(),
@@ -482,14 +542,36 @@ mod tests {
         assert_eq!(unified_key("memory.high"), Ok(()));
         assert_eq!(unified_key("io.bfq.weight"), Ok(()));
         assert!(net_device("eth0").is_ok());
-        let mut adjust = nri_proto::api::ContainerAdjustment::new();
-        assert_eq!(nul_in(&adjust), None);
+        assert!(net_device("../etc").is_err() && net_device("a-very-long-device").is_err());
+    }
+
+    #[test]
+    fn no_answer_has_nuls_huge_strings_or_endless_lists() {
+        use nri_proto::api::ContainerAdjustment;
+        let mut adjust = ContainerAdjustment::new();
+        assert_eq!(malformed_in(&adjust), None);
         adjust
             .linux
             .mut_or_insert_default()
             .sysctl
             .insert("k".into(), "v\0x".into());
-        assert_eq!(nul_in(&adjust).as_deref(), Some("linux.sysctl"));
-        assert!(net_device("../etc").is_err() && net_device("a-very-long-device").is_err());
+        let found = malformed_in(&adjust).unwrap();
+        assert_eq!(
+            (found.field.as_str(), found.want),
+            ("linux.sysctl", "text without NUL bytes")
+        );
+        let mut adjust = ContainerAdjustment::new();
+        adjust.args = vec!["x".repeat(MAX_STRING + 1)];
+        assert_eq!(
+            malformed_in(&adjust).unwrap().want,
+            "text of at most 32 KiB"
+        );
+        let mut adjust = ContainerAdjustment::new();
+        adjust.args = vec![String::new(); MAX_ENTRIES + 1];
+        let found = malformed_in(&adjust).unwrap();
+        assert_eq!(
+            (found.field.as_str(), found.found.as_str()),
+            ("args", "257 entries")
+        );
     }
 }

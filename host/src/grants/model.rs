@@ -183,10 +183,13 @@ impl TryFrom<RawMountGrant> for MountGrant {
         if raw.types.is_empty() {
             return Err("a mount grant lists its types (bind, tmpfs, ...)".into());
         }
-        let host = raw.types.iter().find(|t| *t == "bind" || *t == "overlay");
-        if let (Some(kind), None) = (host, &raw.source) {
+        // A tmpfs is new memory; every other type mounts something of the
+        // node (a host path, a device, a kernel file system): its sources
+        // must be named.
+        let sourced = raw.types.iter().find(|t| *t != "tmpfs");
+        if let (Some(kind), None) = (sourced, &raw.source) {
             return Err(format!(
-                "a mount grant of type {kind:?} names its sources: {kind} mounts expose host paths"
+                "a mount grant of type {kind:?} names its sources: {kind} mounts take them from the node"
             ));
         }
         Ok(MountGrant {
@@ -477,11 +480,29 @@ const RUNTIME_ANNOTATIONS: &[(&str, &str)] = &[
     ("org.criu.config", "runc passes it to criu"),
 ];
 
+/// Mount types that give a container a kernel interface of the node's:
+/// mounted afresh, they are not masked or read-only as the runtime makes
+/// its own.
+const KERNEL_FILE_SYSTEMS: &[&str] = &[
+    "proc",
+    "sysfs",
+    "cgroup",
+    "cgroup2",
+    "devpts",
+    "securityfs",
+    "debugfs",
+    "tracefs",
+    "bpf",
+    "configfs",
+    "fusectl",
+    "devtmpfs",
+];
+
 impl Grants {
     /// What a grant allows beyond what it may look like it allows: lines
     /// for the operator.
     pub fn warnings(&self) -> Vec<String> {
-        RUNTIME_ANNOTATIONS
+        let annotations = RUNTIME_ANNOTATIONS
             .iter()
             .filter(|(key, _)| self.annotations.matches(key))
             .map(|(key, what)| {
@@ -489,8 +510,41 @@ impl Grants {
                     "annotations grant {} admits {key:?}: {what}",
                     self.annotations.describe()
                 )
+            });
+        let mounts = self
+            .mounts
+            .iter()
+            .flat_map(|m| m.types.iter())
+            .filter(|t| KERNEL_FILE_SYSTEMS.contains(&t.as_str()))
+            .map(|t| {
+                format!("mounts grant of type {t:?}: a kernel file system of the node, unmasked")
+            });
+        let namespaces = self
+            .namespaces
+            .iter()
+            .filter(|n| {
+                n.paths.as_ref().is_some_and(|p| {
+                    n.types
+                        .iter()
+                        .any(|t| p.matches(&format!("/proc/1/ns/{}", ns_file(t))))
+                })
             })
-            .collect()
+            .map(|n| {
+                format!(
+                    "namespaces grant of {:?} admits /proc/1/ns/...: the node's own namespaces",
+                    n.types
+                )
+            });
+        annotations.chain(mounts).chain(namespaces).collect()
+    }
+}
+
+/// The file under `/proc/PID/ns/` of a namespace type.
+fn ns_file(kind: &str) -> &str {
+    match kind {
+        "network" => "net",
+        "mount" => "mnt",
+        other => other,
     }
 }
 
@@ -539,7 +593,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_annotation_grant_that_admits_runtime_instructions_is_told() {
+    fn grants_wider_than_they_look_are_told() {
         let broad: Grants = toml::from_str(r#"annotations = ["run.*"]"#).unwrap();
         let warnings = broad.warnings();
         assert_eq!(warnings.len(), 5, "{warnings:?}");
@@ -549,6 +603,18 @@ mod tests {
         );
         let narrow: Grants = toml::from_str(r#"annotations = ["example.com/*"]"#).unwrap();
         assert!(narrow.warnings().is_empty());
+        let kernel: Grants = toml::from_str(
+            r#"mounts = [{ destination = ["/host-proc"], source = ["proc"], types = ["proc"] }]
+            namespaces = [{ types = ["network"], paths = ["/proc/*"] }]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            kernel.warnings(),
+            [
+                "mounts grant of type \"proc\": a kernel file system of the node, unmasked",
+                "namespaces grant of [\"network\"] admits /proc/1/ns/...: the node's own namespaces",
+            ]
+        );
     }
 
     #[test]
@@ -564,7 +630,11 @@ mod tests {
             ),
             (
                 r#"mounts = [{ destination = ["/data"], types = ["bind"] }]"#,
-                "a mount grant of type \"bind\" names its sources: bind mounts expose host paths",
+                "a mount grant of type \"bind\" names its sources: bind mounts take them from the node",
+            ),
+            (
+                r#"mounts = [{ destination = ["/data"], types = ["tmpfs", "ext4"] }]"#,
+                "a mount grant of type \"ext4\" names its sources",
             ),
             (
                 r#"devices = [{ path = ["/dev/nri-*"], types = ["c"] }]"#,

@@ -282,20 +282,23 @@ impl GuestPre {
     }
 
     /// Creates a fresh instance in a store of its own. Instantiation runs
-    /// guest code (start functions), so it has the call deadline too.
-    pub async fn instantiate(&self) -> Result<GuestInstance, GuestFault> {
+    /// guest code (start functions), so it has a deadline too.
+    pub async fn instantiate(&self, deadline: Duration) -> Result<GuestInstance, GuestFault> {
         let wasi = self.wasi.context().map_err(|err| {
             GuestFault::Instantiate(format!("cannot set up its WASI access: {err:#}"))
         })?;
         let state = GuestState::new(self.id.to_string(), self.limits.memory, wasi);
         let mut store = Store::new(self.engine.engine(), state);
         store.limiter(|state| state);
-        store.set_epoch_deadline(ticks(self.limits.deadline));
+        store.set_epoch_deadline(ticks(deadline));
         store.epoch_deadline_trap();
-        let deadline = self.limits.deadline;
+        let limits = GuestLimits {
+            deadline,
+            ..self.limits
+        };
         let instance = within(deadline, self.pre.instantiate_async(&mut store))
             .await
-            .map_err(|err| classify(err, &mut store, self.limits))
+            .map_err(|err| classify(err, &mut store, limits))
             .map_err(|fault| match fault {
                 GuestFault::Trap(msg) => GuestFault::Instantiate(msg),
                 other => other,

@@ -19,8 +19,17 @@ use crate::untrusted::{GuestText, TokenBucket, MAX_LOG_LINE};
 pub const LOG_LINES_PER_SECOND: f64 = 50.0;
 /// Log lines a guest may write in a burst.
 pub const LOG_BURST: f64 = 200.0;
-/// Table elements a guest may have.
+/// Table elements a guest may have, all its tables together.
 pub const MAX_TABLE_ELEMENTS: usize = 100_000;
+/// Core instances, linear memories and tables a guest's component may
+/// create. Toolchains make a handful (a module, its WASI adapter, their
+/// shims); the memory cap counts all memories together, so these only
+/// bound the bookkeeping.
+pub const MAX_INSTANCES: usize = 64;
+/// See [`MAX_INSTANCES`].
+pub const MAX_MEMORIES: usize = 16;
+/// See [`MAX_INSTANCES`].
+pub const MAX_TABLES: usize = 64;
 
 /// A directory of the host a guest may read, and where it sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -117,7 +126,11 @@ impl rand_core::TryRng for NoRandom {
 pub struct GuestState {
     guest: String,
     memory_limit: usize,
+    /// Bytes of all the guest's linear memories together.
+    memory_used: usize,
     memory_denied: bool,
+    /// Elements of all the guest's tables together.
+    table_elements: usize,
     log: TokenBucket,
     wasi: WasiCtx,
     table: ResourceTable,
@@ -131,7 +144,9 @@ impl GuestState {
         GuestState {
             guest,
             memory_limit,
+            memory_used: 0,
             memory_denied: false,
+            table_elements: 0,
             log: TokenBucket::new(LOG_LINES_PER_SECOND, LOG_BURST),
             wasi,
             table: ResourceTable::new(),
@@ -144,27 +159,48 @@ impl GuestState {
     }
 }
 
+/// The cap is on all of a guest's memories (and tables) together: a
+/// component may hold many core instances, each with memories of its own.
 impl ResourceLimiter for GuestState {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.memory_limit {
+        let total = self.memory_used - current.min(self.memory_used) + desired;
+        if total > self.memory_limit {
             self.memory_denied = true;
             return Ok(false);
         }
+        self.memory_used = total;
         Ok(true)
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
+        let total = self.table_elements - current.min(self.table_elements) + desired;
+        if total > MAX_TABLE_ELEMENTS {
+            return Ok(false);
+        }
+        self.table_elements = total;
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
     }
 }
 
@@ -193,13 +229,14 @@ impl log::Host for GuestState {
         if suppressed > 0 {
             tracing::warn!(guest = %self.guest, lines = suppressed, "guest log lines suppressed (rate limit)");
         }
+        // Escaped and quoted: a line cannot forge another, nor fields.
         let message = GuestText::new(&message, MAX_LOG_LINE);
         let guest = &self.guest;
         match level {
-            log::Level::Debug => tracing::debug!(target: "guest", %guest, "{message}"),
-            log::Level::Info => tracing::info!(target: "guest", %guest, "{message}"),
-            log::Level::Warn => tracing::warn!(target: "guest", %guest, "{message}"),
-            log::Level::Error => tracing::error!(target: "guest", %guest, "{message}"),
+            log::Level::Debug => tracing::debug!(target: "guest", %guest, "\"{message}\""),
+            log::Level::Info => tracing::info!(target: "guest", %guest, "\"{message}\""),
+            log::Level::Warn => tracing::warn!(target: "guest", %guest, "\"{message}\""),
+            log::Level::Error => tracing::error!(target: "guest", %guest, "\"{message}\""),
         }
     }
 
@@ -224,9 +261,38 @@ mod tests {
     #[test]
     fn memory_beyond_the_cap_is_refused_and_noted() {
         let mut state = GuestState::new("10-x".into(), 1 << 20, WasiCtx::builder().build());
-        assert!(state.memory_growing(0, 1 << 20, None).unwrap());
-        assert!(!state.memory_growing(0, (1 << 20) + 1, None).unwrap());
+        assert!(state.memory_growing(0, 1 << 19, None).unwrap());
+        assert!(state.memory_growing(1 << 19, 1 << 20, None).unwrap());
+        assert!(!state.memory_growing(1 << 20, (1 << 20) + 1, None).unwrap());
         assert!(state.take_memory_denied());
         assert!(!state.take_memory_denied());
+    }
+
+    /// A component of several core instances, each with a memory of its
+    /// own: the cap counts them together.
+    #[test]
+    fn the_memory_cap_is_on_all_of_a_guests_memories_together() {
+        let engine = wasmtime::Engine::default();
+        let instances = |n: usize| {
+            let each = "(core instance (instantiate $m))".repeat(n);
+            let text = format!("(component (core module $m (memory 256)) {each})");
+            let bytes = wat::parse_str(text).unwrap();
+            wasmtime::component::Component::new(&engine, bytes).unwrap()
+        };
+        let instantiate = |component: &wasmtime::component::Component| {
+            let state = GuestState::new("10-x".into(), 64 << 20, WasiCtx::builder().build());
+            let mut store = wasmtime::Store::new(&engine, state);
+            store.limiter(|state| state);
+            let linker = wasmtime::component::Linker::new(&engine);
+            let result = linker.instantiate(&mut store, component).map(drop);
+            (result, store.data_mut().take_memory_denied())
+        };
+        // Four memories of 16 MiB fit a 64 MiB cap; a fifth does not.
+        assert!(instantiate(&instances(4)).0.is_ok());
+        let (result, denied) = instantiate(&instances(5));
+        assert!(result.is_err() && denied, "a fifth memory beyond the cap");
+        // Nor does a component of more instances than the host keeps books on.
+        let (result, _) = instantiate(&instances(MAX_INSTANCES + 1));
+        assert!(result.is_err());
     }
 }

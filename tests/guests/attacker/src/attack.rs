@@ -59,6 +59,8 @@ pub struct Attack {
     pub updates: Vec<Update>,
     /// Containers to evict, likewise.
     pub evictions: Vec<String>,
+    /// Asks for each eviction this many times (for huge answers).
+    pub eviction_copies: usize,
     /// Updates in the answer to Synchronize.
     pub sync: Vec<Update>,
     /// As a validator, reject with this reason.
@@ -103,6 +105,8 @@ pub struct Adjust {
     pub args: Vec<String>,
     /// Adds the device rule `a *:* rwm`: every device.
     pub all_devices: bool,
+    /// Also sets this many variables `APP_0`, `APP_1`, ...
+    pub env_many: usize,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -239,10 +243,11 @@ impl Adjust {
             rdt: None,
             memory_policy: None,
         };
+        let many = (0..self.env_many).map(|i| (format!("APP_{i}"), "1".to_string()));
         ContainerAdjustment {
             annotations: self.annotations.clone(),
             mounts: self.mounts.iter().map(MountSpec::build).collect(),
-            env: self.env.clone(),
+            env: self.env.iter().cloned().chain(many).collect(),
             hooks: (!self.hooks.is_empty()).then(|| hooks(&self.hooks)),
             linux: Some(linux),
             rlimits: self

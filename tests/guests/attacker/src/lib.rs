@@ -33,6 +33,7 @@ impl Attacker {
         self.attack
             .evictions
             .iter()
+            .flat_map(|id| std::iter::repeat_n(id, self.attack.eviction_copies.max(1)))
             .fold(updates, |u, id| u.evict(id, "attack"))
     }
 }
