@@ -10,16 +10,17 @@ use std::{fmt, time::Duration};
 
 use nri_proto::{api::Event, events::EventMask};
 use wasmtime::{
-    component::{Component, Instance, InstancePre},
+    component::{Component, InstancePre},
     Store, Trap,
 };
 
 use crate::untrusted::{GuestText, MAX_MESSAGE};
 
 use super::{
-    bindings::{adjuster, container_events, lifecycle, pod_events, types as wit, validator},
+    bindings::types as wit,
     cache::ContentDigest,
     engine::{WasmEngine, EPOCH_TICK},
+    exports::{ExportIndices, Exports},
     sandbox::{GuestState, WasiAccess},
 };
 
@@ -129,79 +130,9 @@ pub enum LinkError {
     OnlyLifecycle,
 }
 
-/// The interfaces a component exports.
-#[derive(Clone, Default)]
-struct ExportIndices {
-    lifecycle: Option<lifecycle::GuestIndices>,
-    pod_events: Option<pod_events::GuestIndices>,
-    container_events: Option<container_events::GuestIndices>,
-    adjuster: Option<adjuster::GuestIndices>,
-    validator: Option<validator::GuestIndices>,
-}
-
-// Events each interface delivers.
-const POD_EVENTS: [Event; 5] = [
-    Event::RUN_POD_SANDBOX,
-    Event::UPDATE_POD_SANDBOX,
-    Event::POST_UPDATE_POD_SANDBOX,
-    Event::STOP_POD_SANDBOX,
-    Event::REMOVE_POD_SANDBOX,
-];
-const CONTAINER_EVENTS: [Event; 5] = [
-    Event::POST_CREATE_CONTAINER,
-    Event::START_CONTAINER,
-    Event::POST_START_CONTAINER,
-    Event::POST_UPDATE_CONTAINER,
-    Event::REMOVE_CONTAINER,
-];
-const ADJUSTER_EVENTS: [Event; 3] = [
-    Event::CREATE_CONTAINER,
-    Event::UPDATE_CONTAINER,
-    Event::STOP_CONTAINER,
-];
-
-impl ExportIndices {
-    fn find(pre: &InstancePre<GuestState>) -> Self {
-        ExportIndices {
-            lifecycle: lifecycle::GuestIndices::new(pre).ok(),
-            pod_events: pod_events::GuestIndices::new(pre).ok(),
-            container_events: container_events::GuestIndices::new(pre).ok(),
-            adjuster: adjuster::GuestIndices::new(pre).ok(),
-            validator: validator::GuestIndices::new(pre).ok(),
-        }
-    }
-
-    fn handled(&self) -> EventMask {
-        let mut events = Vec::new();
-        if self.pod_events.is_some() {
-            events.extend(POD_EVENTS);
-        }
-        if self.container_events.is_some() {
-            events.extend(CONTAINER_EVENTS);
-        }
-        if self.adjuster.is_some() {
-            events.extend(ADJUSTER_EVENTS);
-        }
-        if self.validator.is_some() {
-            events.push(Event::VALIDATE_CONTAINER_ADJUSTMENT);
-        }
-        events.into_iter().collect()
-    }
-
-    fn names(&self) -> Vec<&'static str> {
-        [
-            ("lifecycle", self.lifecycle.is_some()),
-            ("pod-events", self.pod_events.is_some()),
-            ("container-events", self.container_events.is_some()),
-            ("adjuster", self.adjuster.is_some()),
-            ("validator", self.validator.is_some()),
-        ]
-        .into_iter()
-        .filter(|(_, present)| *present)
-        .map(|(name, _)| name)
-        .collect()
-    }
-}
+/// The package of the interfaces the host defines (`log`, and those a
+/// guest exports); any other import is WASI's.
+const HOST_PACKAGE: &str = "nri:plugin/";
 
 /// A guest compiled and linked, ready to instantiate.
 #[derive(Clone)]
@@ -228,9 +159,14 @@ impl GuestPre {
             .linker()
             .instantiate_pre(component)
             .map_err(LinkError::Imports)?;
-        let exports = ExportIndices::find(&pre);
-        if exports.handled().is_empty() {
-            return Err(if exports.lifecycle.is_some() {
+        let imports_wasi = component
+            .component_type()
+            .imports(engine.engine())
+            .any(|(name, _)| !name.starts_with(HOST_PACKAGE));
+        let exports = ExportIndices::find(&pre, imports_wasi);
+        let present = exports.present();
+        if present.handled().is_empty() {
+            return Err(if present.lifecycle {
                 LinkError::OnlyLifecycle
             } else {
                 LinkError::NoExports
@@ -264,7 +200,7 @@ impl GuestPre {
 
     /// The events its exports can handle.
     pub fn handled_events(&self) -> EventMask {
-        self.exports.handled()
+        self.exports.present().handled()
     }
 
     /// The names of what it imports.
@@ -278,7 +214,13 @@ impl GuestPre {
 
     /// The `nri:plugin` interfaces it exports.
     pub fn interfaces(&self) -> Vec<&'static str> {
-        self.exports.names()
+        self.exports.present().names()
+    }
+
+    /// Whether it imports WASI, and so is called as a future that can wait
+    /// in the host and be cut off at its deadline there.
+    pub fn imports_wasi(&self) -> bool {
+        self.exports.is_async()
     }
 
     /// Creates a fresh instance in a store of its own. Instantiation runs
@@ -296,64 +238,24 @@ impl GuestPre {
             deadline,
             ..self.limits
         };
-        let instance = within(deadline, self.pre.instantiate_async(&mut store))
-            .await
+        let instance = match self.exports.is_async() {
+            true => within(deadline, self.pre.instantiate_async(&mut store)).await,
+            false => self.pre.instantiate(&mut store),
+        };
+        let instance = instance
             .map_err(|err| classify(err, &mut store, limits))
             .map_err(|fault| match fault {
                 GuestFault::Trap(msg) => GuestFault::Instantiate(msg),
                 other => other,
             })?;
-        let exports = Exports::load(&self.exports, &mut store, &instance)
+        let exports = self
+            .exports
+            .load(&mut store, &instance)
             .map_err(|err| GuestFault::Instantiate(format!("{err:#}")))?;
         Ok(GuestInstance {
             store,
             exports,
             limits: self.limits,
-        })
-    }
-}
-
-/// Export handles of one instance.
-struct Exports {
-    lifecycle: Option<lifecycle::Guest>,
-    pod_events: Option<pod_events::Guest>,
-    container_events: Option<container_events::Guest>,
-    adjuster: Option<adjuster::Guest>,
-    validator: Option<validator::Guest>,
-}
-
-impl Exports {
-    fn load(
-        indices: &ExportIndices,
-        store: &mut Store<GuestState>,
-        instance: &Instance,
-    ) -> wasmtime::Result<Self> {
-        Ok(Exports {
-            lifecycle: indices
-                .lifecycle
-                .as_ref()
-                .map(|i| i.load(&mut *store, instance))
-                .transpose()?,
-            pod_events: indices
-                .pod_events
-                .as_ref()
-                .map(|i| i.load(&mut *store, instance))
-                .transpose()?,
-            container_events: indices
-                .container_events
-                .as_ref()
-                .map(|i| i.load(&mut *store, instance))
-                .transpose()?,
-            adjuster: indices
-                .adjuster
-                .as_ref()
-                .map(|i| i.load(&mut *store, instance))
-                .transpose()?,
-            validator: indices
-                .validator
-                .as_ref()
-                .map(|i| i.load(&mut *store, instance))
-                .transpose()?,
         })
     }
 }
@@ -426,11 +328,23 @@ pub enum GuestNotification<'a> {
     Container(Event, &'a wit::PodSandbox, &'a wit::Container),
 }
 
-/// Runs `$call` (a future over `$store`) as one guest call of `$instance`
-/// with `$deadline`: the store's epoch deadline is set, the call is cut
-/// off at the deadline, and its failure is classified.
+/// Runs one export call of `$instance` with `$deadline`: `$call` on the
+/// interface `$iface` (as `$i`, with the store as `$store`), or `$default`
+/// if the guest does not export it; `$then` maps the result. The store's
+/// epoch deadline is set; a guest called as a future is also cut off at
+/// the deadline while it waits in the host; a failure is classified.
 macro_rules! guest_call {
-    ($instance:ident, $deadline:expr, |$exports:ident, $store:ident| $call:expr) => {{
+    ($instance:ident, $deadline:expr, $iface:ident, $default:expr, |$i:ident, $store:ident| $call:expr) => {
+        guest_call!(
+            $instance,
+            $deadline,
+            $iface,
+            $default,
+            |$i, $store| $call,
+            then | r | r
+        )
+    };
+    ($instance:ident, $deadline:expr, $iface:ident, $default:expr, |$i:ident, $store:ident| $call:expr, then $then:expr) => {{
         let deadline: Duration = $deadline;
         let limits = GuestLimits {
             deadline,
@@ -438,9 +352,17 @@ macro_rules! guest_call {
         };
         $instance.store.set_epoch_deadline(ticks(deadline));
         $instance.store.data_mut().take_memory_denied();
-        let $exports = &$instance.exports;
         let $store = &mut $instance.store;
-        let result: wasmtime::Result<Result<_, String>> = within(deadline, async { $call }).await;
+        let result: wasmtime::Result<Result<_, String>> = match &$instance.exports {
+            Exports::Direct(e) => match &e.$iface {
+                Some($i) => ($then)($call),
+                None => Ok(Ok($default)),
+            },
+            Exports::Async(e) => match &e.$iface {
+                Some($i) => ($then)(within(deadline, async { $call.await }).await),
+                None => Ok(Ok($default)),
+            },
+        };
         result.map_err(|err| classify(err, &mut $instance.store, limits))
     }};
 }
@@ -454,10 +376,8 @@ impl GuestInstance {
         config: &str,
         runtime: &wit::RuntimeInfo,
     ) -> CallResult<Option<wit::Events>> {
-        guest_call!(self, deadline, |e, store| match &e.lifecycle {
-            Some(l) => Ok(l.call_configure(store, config, runtime).await?.map(Some)),
-            None => Ok(Ok(None)),
-        })
+        guest_call!(self, deadline, lifecycle, None, |l, store| l.call_configure(store, config, runtime),
+            then |r: wasmtime::Result<Result<wit::Events, String>>| r.map(|r| r.map(Some)))
     }
 
     /// Tells the guest every pod and container.
@@ -467,10 +387,8 @@ impl GuestInstance {
         pods: &[wit::PodSandbox],
         containers: &[wit::Container],
     ) -> CallResult<Vec<wit::ContainerUpdate>> {
-        guest_call!(self, deadline, |e, store| match &e.lifecycle {
-            Some(l) => l.call_synchronize(store, pods, containers).await,
-            None => Ok(Ok(Vec::new())),
-        })
+        guest_call!(self, deadline, lifecycle, Vec::new(), |l, store| l
+            .call_synchronize(store, pods, containers))
     }
 
     /// Delivers an event that needs no answer.
@@ -479,46 +397,53 @@ impl GuestInstance {
         deadline: Duration,
         notification: GuestNotification<'_>,
     ) -> CallResult<()> {
-        guest_call!(self, deadline, |e, store| match notification {
-            GuestNotification::Pod(event, pod) => match &e.pod_events {
-                None => Ok(Ok(())),
-                Some(p) => match event {
-                    Event::RUN_POD_SANDBOX => p.call_run_pod_sandbox(store, pod).await,
-                    Event::POST_UPDATE_POD_SANDBOX => {
-                        p.call_post_update_pod_sandbox(store, pod).await
-                    }
-                    Event::STOP_POD_SANDBOX => p.call_stop_pod_sandbox(store, pod).await,
-                    Event::REMOVE_POD_SANDBOX => p.call_remove_pod_sandbox(store, pod).await,
-                    other => Ok(Err(format!("{other:?} is not a pod event"))),
-                },
-            },
-            GuestNotification::UpdatePod(pod, overhead, resources) => match &e.pod_events {
-                None => Ok(Ok(())),
-                Some(p) => {
+        use GuestNotification::{Container, Pod, UpdatePod};
+        match notification {
+            Pod(Event::RUN_POD_SANDBOX, pod) => {
+                guest_call!(self, deadline, pod_events, (), |p, store| p
+                    .call_run_pod_sandbox(store, pod))
+            }
+            Pod(Event::POST_UPDATE_POD_SANDBOX, pod) => {
+                guest_call!(self, deadline, pod_events, (), |p, store| p
+                    .call_post_update_pod_sandbox(store, pod))
+            }
+            Pod(Event::STOP_POD_SANDBOX, pod) => {
+                guest_call!(self, deadline, pod_events, (), |p, store| p
+                    .call_stop_pod_sandbox(store, pod))
+            }
+            Pod(Event::REMOVE_POD_SANDBOX, pod) => {
+                guest_call!(self, deadline, pod_events, (), |p, store| p
+                    .call_remove_pod_sandbox(store, pod))
+            }
+            UpdatePod(pod, overhead, resources) => {
+                guest_call!(self, deadline, pod_events, (), |p, store| {
                     p.call_update_pod_sandbox(store, pod, overhead, resources)
-                        .await
-                }
-            },
-            GuestNotification::Container(event, pod, container) => match &e.container_events {
-                None => Ok(Ok(())),
-                Some(c) => match event {
-                    Event::POST_CREATE_CONTAINER => {
-                        c.call_post_create_container(store, pod, container).await
-                    }
-                    Event::START_CONTAINER => c.call_start_container(store, pod, container).await,
-                    Event::POST_START_CONTAINER => {
-                        c.call_post_start_container(store, pod, container).await
-                    }
-                    Event::POST_UPDATE_CONTAINER => {
-                        c.call_post_update_container(store, pod, container).await
-                    }
-                    Event::REMOVE_CONTAINER => {
-                        c.call_remove_container(store, pod, container).await
-                    }
-                    other => Ok(Err(format!("{other:?} is not a container event"))),
-                },
-            },
-        })
+                })
+            }
+            Container(Event::POST_CREATE_CONTAINER, pod, c) => {
+                guest_call!(self, deadline, container_events, (), |e, store| e
+                    .call_post_create_container(store, pod, c))
+            }
+            Container(Event::START_CONTAINER, pod, c) => {
+                guest_call!(self, deadline, container_events, (), |e, store| e
+                    .call_start_container(store, pod, c))
+            }
+            Container(Event::POST_START_CONTAINER, pod, c) => {
+                guest_call!(self, deadline, container_events, (), |e, store| e
+                    .call_post_start_container(store, pod, c))
+            }
+            Container(Event::POST_UPDATE_CONTAINER, pod, c) => {
+                guest_call!(self, deadline, container_events, (), |e, store| e
+                    .call_post_update_container(store, pod, c))
+            }
+            Container(Event::REMOVE_CONTAINER, pod, c) => {
+                guest_call!(self, deadline, container_events, (), |e, store| e
+                    .call_remove_container(store, pod, c))
+            }
+            Pod(other, _) | Container(other, _, _) => {
+                Ok(Err(format!("{other:?} is not an event without an answer")))
+            }
+        }
     }
 
     /// Asks the guest to adjust a container being created.
@@ -528,14 +453,13 @@ impl GuestInstance {
         pod: &wit::PodSandbox,
         container: &wit::Container,
     ) -> CallResult<wit::CreateReply> {
-        guest_call!(self, deadline, |e, store| match &e.adjuster {
-            Some(a) => a.call_create_container(store, pod, container).await,
-            None => Ok(Ok(wit::CreateReply {
-                adjust: None,
-                updates: Vec::new(),
-                evictions: Vec::new(),
-            })),
-        })
+        let nothing = wit::CreateReply {
+            adjust: None,
+            updates: Vec::new(),
+            evictions: Vec::new(),
+        };
+        guest_call!(self, deadline, adjuster, nothing, |a, store| a
+            .call_create_container(store, pod, container))
     }
 
     /// Asks the guest about a container's resource update.
@@ -546,13 +470,13 @@ impl GuestInstance {
         container: &wit::Container,
         resources: Option<&wit::LinuxResources>,
     ) -> CallResult<wit::UpdateReply> {
-        guest_call!(self, deadline, |e, store| match &e.adjuster {
-            Some(a) => {
-                a.call_update_container(store, pod, container, resources)
-                    .await
-            }
-            None => Ok(Ok(empty_update_reply())),
-        })
+        guest_call!(
+            self,
+            deadline,
+            adjuster,
+            empty_update_reply(),
+            |a, store| { a.call_update_container(store, pod, container, resources) }
+        )
     }
 
     /// Tells the guest a container is stopping.
@@ -562,10 +486,13 @@ impl GuestInstance {
         pod: &wit::PodSandbox,
         container: &wit::Container,
     ) -> CallResult<wit::UpdateReply> {
-        guest_call!(self, deadline, |e, store| match &e.adjuster {
-            Some(a) => a.call_stop_container(store, pod, container).await,
-            None => Ok(Ok(empty_update_reply())),
-        })
+        guest_call!(
+            self,
+            deadline,
+            adjuster,
+            empty_update_reply(),
+            |a, store| a.call_stop_container(store, pod, container)
+        )
     }
 
     /// Asks the guest to validate a container's merged adjustment.
@@ -574,10 +501,8 @@ impl GuestInstance {
         deadline: Duration,
         request: &wit::ValidateRequest,
     ) -> CallResult<()> {
-        guest_call!(self, deadline, |e, store| match &e.validator {
-            Some(v) => v.call_validate_container_adjustment(store, request).await,
-            None => Ok(Ok(())),
-        })
+        guest_call!(self, deadline, validator, (), |v, store| v
+            .call_validate_container_adjustment(store, request))
     }
 }
 

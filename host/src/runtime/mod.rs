@@ -5,6 +5,7 @@ pub mod bindings;
 pub mod cache;
 pub mod convert;
 pub mod engine;
+mod exports;
 pub mod guest;
 pub mod loader;
 pub mod sandbox;
