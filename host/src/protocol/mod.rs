@@ -127,8 +127,9 @@ pub struct PluginConfig {
 /// anew. Returns when `stop` fires.
 ///
 /// The connection runs on a thread of its own, on a single-threaded
-/// runtime that also runs the guests (their calls are futures, polled in
-/// the handler's task): an event goes from the socket through the
+/// runtime that also runs the guests, in the handler's task (called
+/// directly, or, for guests that import WASI, as futures that yield while
+/// they wait in the host): an event goes from the socket through the
 /// multiplexer, ttrpc, the handler and the guests and back without
 /// crossing a thread. While a guest computes, the connection waits; NRI
 /// sends a plugin one request at a time.
