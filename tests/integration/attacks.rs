@@ -17,7 +17,7 @@ use tempfile::TempDir;
 use crate::{
     daemon::Daemon,
     guests::{compile_cache, plugin_dir},
-    harness::{memory, HOST_ID},
+    harness::{container, memory, HOST_ID},
     status::get,
 };
 
@@ -270,6 +270,13 @@ fn attacks() -> Vec<Attack> {
             Refused("devices"),
         ),
         attack(
+            "a_device_in_a_user_namespace_binds_a_node_file",
+            Create,
+            r#"devices = [{ path = ["/dev/*"], types = ["c"], major = [1], minor = [3], max-file-mode = 0o600 }], namespaces = [{ types = ["user"] }]"#,
+            json!({"create": {"namespaces": [["user", ""]], "devices": [{"path": "/dev/shm/x", "type": "c", "major": 1, "minor": 3, "file_mode": 0o600}]}}),
+            Refused("devices"),
+        ),
+        attack(
             "a_device_rule_without_a_type_is_every_device",
             Create,
             NULL_DEVICE,
@@ -344,6 +351,21 @@ fn attacks() -> Vec<Attack> {
                    "log": "line\nWARN forged log line"}),
             Failed("guest_error"),
         ),
+        attack(
+            "guest_text_with_forged_fields",
+            Create,
+            "",
+            json!({"at": ["create"], "error": "x\" guest=10-trusted grant=\"true",
+                   "log": "y\" guest=10-trusted \""}),
+            Failed("guest_error"),
+        ),
+        attack(
+            "thousands_of_refused_evictions_are_a_few_log_lines",
+            Update,
+            "",
+            json!({"evictions": [VICTIM], "eviction_copies": 17_500}),
+            Refused("evictions"),
+        ),
         // 9 and 10, for validators granted `validate`, which reject: in
         // a_validators_reason_reaches_the_runtime_short_and_without_hidden_keys.
         // 11. Rejecting is a grant.
@@ -387,16 +409,6 @@ fn pod_of(n: usize) -> PodSandbox {
         name: format!("a{n:02}"),
         uid: format!("a{n:02}-uid"),
         namespace: format!("attack-{n:02}"),
-        ..Default::default()
-    }
-}
-
-fn container_in(pod: &str, name: &str) -> Container {
-    Container {
-        id: format!("{pod}-{name}"),
-        pod_sandbox_id: pod.into(),
-        name: name.into(),
-        env: vec!["PATH=/bin".into()],
         ..Default::default()
     }
 }
@@ -511,10 +523,10 @@ async fn every_attack_through_the_daemon_changes_nothing_the_runtime_does() {
         ..Default::default()
     };
     let mut pods = vec![victims];
-    let mut containers = vec![container_in("victims", "app")];
+    let mut containers = vec![container("victims", "app")];
     for n in 0..attacks.len() {
         pods.push(pod_of(n));
-        containers.push(container_in(&pod_of(n).id, "app"));
+        containers.push(container(&pod_of(n).id, "app"));
     }
     sim.preload(pods, containers);
     let daemon = Daemon::start(sim.socket(), plugins.path());
@@ -527,7 +539,7 @@ async fn every_attack_through_the_daemon_changes_nothing_the_runtime_does() {
         match attack.at {
             At::Synchronize => {}
             At::Create | At::Validate => {
-                let created = sim.create_container(container_in(&pod, "new")).await;
+                let created = sim.create_container(container(&pod, "new")).await;
                 let created = created.unwrap_or_else(|e| panic!("{name}: creation failed: {e}"));
                 assert_only_benign_changes(name, &created);
             }
@@ -612,8 +624,8 @@ async fn every_attack_through_the_daemon_changes_nothing_the_runtime_does() {
 /// What `nri-wasm test` makes of attack `n`, as its JSON report.
 fn nri_wasm_test(dir: &TempDir, n: usize, attack: &Attack) -> (i32, Value) {
     let pod = pod_of(n);
-    let own = container_in(&pod.id, "app");
-    let mut new = container_in(&pod.id, "new");
+    let own = container(&pod.id, "app");
+    let mut new = container(&pod.id, "new");
     new.annotations
         .insert("secret.example.com/token".into(), "hunter2".into());
     let pod_json =
@@ -781,7 +793,7 @@ async fn a_validators_reason_reaches_the_runtime_short_and_without_hidden_keys()
         assert!(sim.wait_for_plugin(HOST_ID, Duration::from_secs(20)).await);
         sim.run_pod_sandbox(pod_of(0)).await.unwrap();
         let err = sim
-            .create_container(container_in("a00", "new"))
+            .create_container(container("a00", "new"))
             .await
             .unwrap_err();
         let SimError::Rejected { reason, .. } = err else {

@@ -211,10 +211,7 @@ impl Dispatcher {
                         .as_ref()
                         .and_then(|a| merge.conflict(&id, a))
                         .or_else(|| updates.conflict(&id, &answer.updates));
-                    match conflict {
-                        Some(conflict) => Err(SlotError::conflict(conflict)),
-                        None => Ok(answer),
-                    }
+                    unless_conflict(answer, conflict)
                 })
                 .await;
             match outcome {
@@ -298,10 +295,8 @@ impl Dispatcher {
                         ..Answer::default()
                     };
                     let answer = run.admit(guest, answer, own, false).await?;
-                    match updates.conflict(&guest.id().to_string(), &answer.updates) {
-                        Some(conflict) => Err(SlotError::conflict(conflict)),
-                        None => Ok(answer),
-                    }
+                    let conflict = updates.conflict(&guest.id().to_string(), &answer.updates);
+                    unless_conflict(answer, conflict)
                 })
                 .await;
             match outcome {
@@ -429,10 +424,8 @@ impl Dispatcher {
                         ..Answer::default()
                     };
                     let answer = run.admit(guest, answer, None, false).await?;
-                    match updates.conflict(&guest.id().to_string(), &answer.updates) {
-                        Some(conflict) => Err(SlotError::conflict(conflict)),
-                        None => Ok(answer),
-                    }
+                    let conflict = updates.conflict(&guest.id().to_string(), &answer.updates);
+                    unless_conflict(answer, conflict)
                 })
                 .await;
             match outcome {
@@ -443,6 +436,18 @@ impl Dispatcher {
             }
         }
         Ok(updates.updates().to_vec())
+    }
+}
+
+/// An answer that sets nothing a guest before it set; else that guest's
+/// conflict, and none of the answer applies.
+fn unless_conflict(
+    answer: Answer,
+    conflict: Option<nri_proto::adjust::Conflict>,
+) -> Result<Answer, SlotError> {
+    match conflict {
+        Some(conflict) => Err(SlotError::conflict(conflict)),
+        None => Ok(answer),
     }
 }
 
