@@ -351,6 +351,16 @@ fn attacks() -> Vec<Attack> {
                    "log": "line\nWARN forged log line"}),
             Failed("guest_error"),
         ),
+        Attack {
+            policy: "fail-closed",
+            ..attack(
+                "a_fail_closed_error_of_4_mib_reaches_the_runtime_short",
+                Create,
+                "",
+                json!({"at": ["create"], "error": huge("x\nforged\n", 500_000)}),
+                Failed("guest_error"),
+            )
+        },
         attack(
             "guest_text_with_forged_fields",
             Create,
@@ -538,6 +548,16 @@ async fn every_attack_through_the_daemon_changes_nothing_the_runtime_does() {
         let name = attack.name;
         match attack.at {
             At::Synchronize => {}
+            At::Create if attack.policy == "fail-closed" => {
+                let failed = sim.create_container(container(&pod, "new")).await;
+                let Err(SimError::Plugin { message, .. }) = failed else {
+                    panic!("{name}: a fail-closed guest's failure let the creation through");
+                };
+                assert!(
+                    message.len() < 2048 && !message.contains('\n'),
+                    "{name}: {message}"
+                );
+            }
             At::Create | At::Validate => {
                 let created = sim.create_container(container(&pod, "new")).await;
                 let created = created.unwrap_or_else(|e| panic!("{name}: creation failed: {e}"));
