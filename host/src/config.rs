@@ -30,7 +30,7 @@ use std::{
 use serde::{de::Error as _, Deserialize, Deserializer};
 
 use crate::{
-    grants::{Grants, ReadGrants, Scope},
+    grants::{reads::MissingReads, Grants, ReadGrants, Scope},
     runtime::{ContentDigest, GuestLimits, SandboxSpec, WasiAccess},
 };
 
@@ -60,6 +60,8 @@ pub struct GuestSettings {
     pub grants: Grants,
     /// What it may read.
     pub read: ReadGrants,
+    /// What becomes of it if it declares reads it is not granted.
+    pub missing_reads: MissingReads,
     /// Which pods it is called for.
     pub scope: Scope,
     /// WASI, if it needs it: read-only directories, clocks, randomness.
@@ -156,6 +158,8 @@ struct RawPluginSettings {
     #[serde(default)]
     read: ReadGrants,
     #[serde(default)]
+    missing_reads: MissingReads,
+    #[serde(default)]
     scope: Scope,
     wasi: Option<WasiAccess>,
     #[serde(default, deserialize_with = "digest")]
@@ -247,6 +251,7 @@ impl RawGuestSettings {
             config: self.config.clone().unwrap_or_else(|| base.config.clone()),
             grants: Grants::default(),
             read: ReadGrants::default(),
+            missing_reads: MissingReads::default(),
             scope: Scope::default(),
             wasi: None,
             digest: None,
@@ -285,6 +290,7 @@ impl Config {
                 let settings = GuestSettings {
                     grants: plugin.grants.clone(),
                     read: plugin.read.clone(),
+                    missing_reads: plugin.missing_reads,
                     scope: plugin.scope.clone(),
                     wasi: plugin.wasi.clone(),
                     digest: plugin.digest,

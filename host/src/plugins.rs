@@ -19,12 +19,14 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     config::Config,
     dispatch::{Dispatcher, GuestChanges},
+    grants::reads::{self, Verdict},
     metrics::Metrics,
     runtime::{
         loader::{
             check_trusted_dir, load_plugins, open_cache_dir, open_dir, untrusted, LoadReport,
+            Refusal,
         },
-        CompileCache, WasmEngine,
+        CompileCache, GuestPre, WasmEngine,
     },
 };
 
@@ -96,10 +98,11 @@ impl PluginSet {
         };
         let dir = open_dir(&self.dir)
             .with_context(|| format!("cannot open plugin directory {}", self.dir.display()))?;
-        let report = load_plugins(&self.engine, &self.cache, &dir, &self.dir, |id| {
+        let mut report = load_plugins(&self.engine, &self.cache, &dir, &self.dir, |id| {
             config.guest(&id.name).sandbox()
         })
         .with_context(|| format!("cannot load plugin directory {}", self.dir.display()))?;
+        judge_reads(&mut report, &config, &self.dir);
         for refusal in &report.refused {
             tracing::error!(file = %refusal.file.display(), reason = %refusal.reason, "plugin refused");
         }
@@ -263,6 +266,42 @@ fn load_trusted_config(file: &Path) -> anyhow::Result<Config> {
 
 /// The compile cache holds machine code the daemon runs: a directory
 /// others can write to is not used.
+/// Judges each loaded guest's declared reads against its read grants: a
+/// guest blind to what it reads is refused (or runs, logged, where its
+/// section says `missing-reads = "warn"`).
+fn judge_reads(report: &mut LoadReport, config: &Config, dir: &Path) {
+    for guest in std::mem::take(&mut report.guests) {
+        match reads_verdict(&guest, config) {
+            Ok(warnings) => {
+                for warning in warnings {
+                    tracing::warn!(guest = %guest.id(), "{warning}");
+                }
+                report.guests.push(guest);
+            }
+            Err(reason) => report.refused.push(Refusal {
+                file: dir.join(format!("{}.wasm", guest.id())),
+                id: Some(guest.id().clone()),
+                reason,
+            }),
+        }
+    }
+}
+
+/// What `guest`'s declared reads make of it under `config`: the lines to
+/// log, or why it is refused.
+pub fn reads_verdict(guest: &GuestPre, config: &Config) -> Result<Vec<String>, String> {
+    let settings = config.guest(&guest.id().name);
+    match reads::judge(
+        guest.declared_reads(),
+        &settings.read,
+        settings.missing_reads,
+    ) {
+        Verdict::Sees => Ok(Vec::new()),
+        Verdict::Warn(lines) => Ok(lines),
+        Verdict::Refuse(reason) => Err(reason),
+    }
+}
+
 /// The compile cache directory at `path`, created if needed, unless it
 /// cannot be opened or others can write it (logged either way).
 pub fn open_trusted_cache(path: &Path) -> Option<cap_std::fs::Dir> {

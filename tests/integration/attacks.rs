@@ -766,10 +766,12 @@ fn every_attack_through_nri_wasm_test_is_refused_or_fails_as_its_guests_own() {
             attack.name,
             reply.len()
         );
-        let text = report.to_string();
+        // What the guest was shown and answered (the report's list of what
+        // its grants hid names keys, for the author, not for the guest).
+        let shown = format!("{}{}", report["calls"], report["reply"]);
         assert!(
-            !text.contains("hunter2") && !text.contains("secret.example.com"),
-            "{}: a hidden value shown: {text}",
+            !shown.contains("hunter2") && !shown.contains("secret.example.com"),
+            "{}: a hidden value shown: {shown}",
             attack.name
         );
     }
@@ -836,10 +838,10 @@ async fn a_validators_reason_reaches_the_runtime_short_and_without_hidden_keys()
             reason.contains(want) && reason.len() < 2048 && !reason.contains('\n'),
             "{reason}"
         );
-        let text = report.to_string();
+        let shown = format!("{}{}", report["calls"], report["reply"]);
         assert!(
-            !text.contains("secret.example.com") && !text.contains("/secret"),
-            "a hidden key: {text}"
+            !shown.contains("secret.example.com") && !shown.contains("/secret"),
+            "a hidden key: {shown}"
         );
     }
 }

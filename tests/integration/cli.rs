@@ -67,7 +67,7 @@ fn check_of_a_file_that_is_not_a_component_fails_with_one_line() {
 fn test_runs_an_event_through_a_plugin_with_its_grants() {
     let config = r#"
 [plugins.ulimit-adjuster]
-read = { annotations = ["ulimits.noderesource.dev/*"] }
+read = { annotations = ["ulimits.noderesource.dev/*", "ulimits.nri.containerd.io/*"] }
 grants = { rlimits = { RLIMIT_NOFILE = 2048 } }
 "#;
     let plugins = plugin_dir(&["30-ulimit-adjuster.wasm"], Some(config));
@@ -91,13 +91,10 @@ grants = { rlimits = { RLIMIT_NOFILE = 2048 } }
         )
     };
 
-    // Without the configuration it may not even read the annotation.
+    // Without the configuration it may not read the annotations it
+    // declares it reads: it does not load, rather than run blind.
     let (code, stdout) = run(&[]);
-    assert_eq!(code, Some(0), "{stdout}");
-    assert!(
-        stdout.contains("CreateContainer") && stdout.contains("no change"),
-        "{stdout}"
-    );
+    assert_eq!(code, Some(1), "{stdout}");
 
     // With it, it reads the annotation, but the hard limit 4096 is above
     // the granted 2048: refused, exit status 2.

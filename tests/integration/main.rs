@@ -14,6 +14,7 @@ mod guests;
 mod harness;
 mod languages;
 mod loading;
+mod reads;
 mod reconnect;
 mod reload;
 mod replay;

@@ -10,9 +10,9 @@ use clap::Args;
 
 use crate::{
     config::Config,
-    plugins::open_trusted_cache,
+    plugins::{open_trusted_cache, reads_verdict},
     runtime::{
-        loader::{load_file, open_dir, parse_file_name},
+        loader::{load_file, open_dir, parse_file_name, READS_SECTION},
         CompileCache, GuestId, GuestPre, WasmEngine,
     },
 };
@@ -52,6 +52,10 @@ pub(super) async fn check(args: CheckArgs) -> anyhow::Result<()> {
     for warning in settings.grants.warnings() {
         println!("  warning:    {warning}");
     }
+    match guest.declared_reads() {
+        Some(declared) => print_granted("declares it reads", declared),
+        None => println!("  declares it reads: nothing (no {READS_SECTION} section)"),
+    }
     for (what, table) in [
         ("grants", toml::to_string(&settings.grants)),
         ("read", toml::to_string(&settings.read)),
@@ -64,8 +68,9 @@ pub(super) async fn check(args: CheckArgs) -> anyhow::Result<()> {
 }
 
 /// Loads one plugin file, outside any plugin directory, with its settings
-/// from `config`, compiled code cached in `cache_dir`. The error is one
-/// line naming the file.
+/// from `config`, compiled code cached in `cache_dir`, as the daemon would:
+/// refused if its declared reads are not granted (what its grants hide from
+/// it goes to stderr). The error is one line naming the file.
 pub(super) fn load_single(
     plugin: &Path,
     config: Option<&Path>,
@@ -91,6 +96,11 @@ pub(super) fn load_single(
     let sandbox = config.guest(&id.name).sandbox();
     let guest = load_file(&engine, &cache, &dir, &file, id, sandbox)
         .map_err(|reason| anyhow!("{}: {reason}", plugin.display()))?;
+    let warnings = reads_verdict(&guest, &config)
+        .map_err(|reason| anyhow!("{}: {reason}", plugin.display()))?;
+    for warning in warnings {
+        eprintln!("warning: {}: {warning}", plugin.display());
+    }
     Ok((guest, config))
 }
 

@@ -36,6 +36,7 @@ use serde_json::{json, Value};
 use super::{check::load_single, report};
 use crate::{
     dispatch::{Answer, CallObserver, CallRecord, Dispatcher, SlotError},
+    grants::reads,
     protocol::{HandlerError, Notification, NriHandler, RuntimeInfo},
 };
 
@@ -117,6 +118,16 @@ impl Request {
         }
     }
 
+    /// The container the event creates or validates, which the node does
+    /// not have yet.
+    fn new_container(&self) -> Option<&Container> {
+        match self {
+            Request::Create(r) => r.container.as_ref(),
+            Request::Validate(r) => r.container.as_ref(),
+            _ => None,
+        }
+    }
+
     /// Sends the request; returns the reply in the JSON mapping.
     async fn send(self, dispatcher: &Dispatcher) -> Result<Value, HandlerError> {
         match self {
@@ -169,13 +180,18 @@ pub(super) async fn test(args: TestArgs) -> anyhow::Result<()> {
         args.cache_dir.as_deref(),
     )?;
     let id = guest.id().to_string();
+    let (pod, container) = request.node();
+    let hidden = reads::hidden_in(
+        &config.guest(&guest.id().name).read,
+        pod.as_ref(),
+        container.as_ref().or(request.new_container()),
+    );
     let calls = Arc::new(Calls::default());
     let dispatcher = Dispatcher::with_observers(vec![guest], &config, vec![calls.clone()]);
     dispatcher
         .configure(&offline_runtime())
         .await
         .map_err(|e| anyhow!("configure: {e}"))?;
-    let (pod, container) = request.node();
     dispatcher
         .synchronize(pod.into_iter().collect(), container.into_iter().collect())
         .await
@@ -184,9 +200,14 @@ pub(super) async fn test(args: TestArgs) -> anyhow::Result<()> {
     let calls = std::mem::take(&mut *calls.0.lock().expect("never poisoned"));
     let taken = reply.is_ok() && calls.iter().all(|c| c.outcome.is_ok());
     if args.json {
-        println!("{:#}", json_report(&id, &event, &calls, &reply));
+        let mut report = json_report(&id, &event, &calls, &reply);
+        report["hidden"] = json!(hidden);
+        println!("{report:#}");
     } else {
         print_report(&id, &event, &calls, &reply);
+        if !hidden.is_empty() {
+            println!("hidden from it by its read grants: {}", hidden.join(", "));
+        }
     }
     if !taken {
         std::process::exit(EXIT_NOT_TAKEN);

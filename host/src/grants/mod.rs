@@ -14,6 +14,7 @@ mod adversarial;
 mod check;
 pub mod effective;
 mod model;
+pub mod reads;
 mod redact;
 mod scope;
 

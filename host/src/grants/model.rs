@@ -71,6 +71,11 @@ impl Patterns {
         self.source.is_empty()
     }
 
+    /// The patterns as written.
+    pub fn sources(&self) -> &[String] {
+        &self.source
+    }
+
     /// The patterns as written, for messages.
     pub fn describe(&self) -> String {
         format!("{:?}", self.source)

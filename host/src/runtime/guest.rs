@@ -144,6 +144,7 @@ pub struct GuestPre {
     exports: ExportIndices,
     limits: GuestLimits,
     wasi: WasiAccess,
+    declared_reads: Option<String>,
 }
 
 impl GuestPre {
@@ -180,7 +181,22 @@ impl GuestPre {
             exports,
             limits: sandbox.limits,
             wasi: sandbox.wasi.unwrap_or_default(),
+            declared_reads: None,
         })
+    }
+
+    /// With what the guest declares it reads (the text of its component's
+    /// reads section, if it has one).
+    pub fn with_declared_reads(self, declared_reads: Option<String>) -> Self {
+        GuestPre {
+            declared_reads,
+            ..self
+        }
+    }
+
+    /// What the guest declares it reads, as its component says it.
+    pub fn declared_reads(&self) -> Option<&str> {
+        self.declared_reads.as_deref()
     }
 
     /// `NN-name`.

@@ -17,6 +17,8 @@ pub struct Example {
     pub name: String,
     /// The `nri:plugin` world it implements.
     pub world: String,
+    /// What it declares it reads (`reads = { ... }`), as TOML.
+    pub reads: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -25,6 +27,7 @@ struct Manifest {
     index: String,
     name: String,
     world: String,
+    reads: Option<toml::Table>,
 }
 
 impl Example {
@@ -80,6 +83,7 @@ pub fn examples_in(lang_dir: &Path) -> anyhow::Result<Vec<Example>> {
                 index: manifest.index,
                 name: manifest.name,
                 world: manifest.world,
+                reads: manifest.reads.map(|r| r.to_string()),
             })
         })
         .collect()

@@ -46,6 +46,9 @@ struct PluginCrate {
     index: String,
     lib_name: String,
     target: String,
+    /// What it declares it reads (`[package.metadata.nri-wasm] reads`), as
+    /// TOML.
+    reads: Option<String>,
 }
 
 /// The languages of the examples besides Rust, by directory, with their
@@ -77,6 +80,9 @@ pub fn build_examples(
                 .with_context(|| format!("creating {}", work_dir.display()))?;
             let guest = builder(&example, wit_dir, &work_dir, out_dir)
                 .with_context(|| format!("building {}", example.dir.display()))?;
+            if let Some(reads) = &example.reads {
+                declare_reads(&guest.path, reads)?;
+            }
             writable_by_owner_only(&guest.path, 0o644)?;
             built.push(guest);
         }
@@ -167,10 +173,48 @@ pub fn build_workspace(
             } else {
                 componentize(&module, &path)?;
             }
+            if let Some(reads) = &c.reads {
+                declare_reads(&path, reads)?;
+            }
             writable_by_owner_only(&path, 0o644)?;
             Ok(BuiltGuest { id, path })
         })
         .collect()
+}
+
+/// The custom section in which a component declares what it reads.
+pub const READS_SECTION: &str = "nri-wasm:reads";
+
+/// Declares in `component` what the guest reads: `reads` as its read
+/// grants would say it (`mounts = true`, `annotations = [...]`), in a
+/// custom section at its end, which nri-wasm checks against the grants.
+pub fn declare_reads(component: &Path, reads: &str) -> anyhow::Result<()> {
+    let mut body = leb128(READS_SECTION.len());
+    body.extend_from_slice(READS_SECTION.as_bytes());
+    body.extend_from_slice(reads.as_bytes());
+    let mut section = vec![0];
+    section.extend(leb128(body.len()));
+    section.extend(body);
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(component)
+        .with_context(|| format!("opening {}", component.display()))?;
+    std::io::Write::write_all(&mut file, &section)
+        .with_context(|| format!("declaring the reads of {}", component.display()))
+}
+
+/// `n` as unsigned LEB128.
+fn leb128(mut n: usize) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            bytes.push(byte);
+            return bytes;
+        }
+        bytes.push(byte | 0x80);
+    }
 }
 
 /// Sets `mode` on `path`. nri-wasm refuses plugin files and directories
@@ -271,6 +315,10 @@ fn plugin_crates(manifest: &Path) -> anyhow::Result<Vec<PluginCrate>> {
             continue;
         };
         let target = metadata["target"].as_str().unwrap_or(TARGET).to_string();
+        let reads = match &metadata["reads"] {
+            serde_json::Value::Null => None,
+            reads => Some(toml::to_string(reads).context("the plugin's declared reads")?),
+        };
         if target != TARGET && target != WASI_TARGET {
             bail!("unknown target {target:?}: use {TARGET} or {WASI_TARGET}");
         }
@@ -295,6 +343,7 @@ fn plugin_crates(manifest: &Path) -> anyhow::Result<Vec<PluginCrate>> {
             index: index.to_string(),
             lib_name,
             target,
+            reads,
         });
     }
     Ok(crates)
