@@ -44,6 +44,7 @@ fn check_describes_a_plugin_and_what_it_is_granted() {
         "{stdout}"
     );
     assert!(stdout.contains("  read: nothing"), "{stdout}");
+    assert!(stdout.contains("  scope: all pods"), "{stdout}");
 }
 
 #[test]
@@ -133,6 +134,28 @@ fn test_with_a_bad_event_file_says_what_is_wrong() {
         stderr.contains("\"request\"") && stderr.contains("nmae"),
         "{stderr}"
     );
+    std::fs::write(&event, r#"{"event": "ValidateContainer", "request": {}}"#).unwrap();
+    let (ok, _, stderr) = nri_wasm(&[
+        "test",
+        plugin.to_str().unwrap(),
+        "--event",
+        event.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("\"event\": unknown event \"ValidateContainer\"; one of: RunPodSandbox,"),
+        "the key at fault is named: {stderr}"
+    );
+}
+
+#[test]
+fn a_plugin_file_without_its_index_is_refused_with_the_rule() {
+    let plugins = plugin_dir(&["20-env-injector.wasm"], None);
+    let unnumbered = plugins.path().join("env-injector.wasm");
+    std::fs::rename(plugins.path().join("20-env-injector.wasm"), &unnumbered).unwrap();
+    let (ok, _, stderr) = nri_wasm(&["check", unnumbered.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(stderr.contains("not named NN-name.wasm"), "{stderr}");
 }
 
 #[test]

@@ -5,15 +5,16 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, Context};
+use anyhow::{anyhow, bail, Context};
 use clap::Args;
 
 use crate::{
     config::Config,
+    grants::Scope,
     plugins::{open_trusted_cache, reads_verdict},
     runtime::{
         loader::{load_file, open_dir, parse_file_name, READS_SECTION},
-        CompileCache, GuestId, GuestPre, WasmEngine,
+        CompileCache, GuestPre, WasmEngine,
     },
 };
 
@@ -53,16 +54,22 @@ pub(super) async fn check(args: CheckArgs) -> anyhow::Result<()> {
         println!("  warning:    {warning}");
     }
     match guest.declared_reads() {
+        Some(declared) if declared.trim().is_empty() => {
+            println!("  declares it reads: nothing its read grants hide")
+        }
         Some(declared) => print_granted("declares it reads", declared),
         None => println!("  declares it reads: nothing (no {READS_SECTION} section)"),
     }
     for (what, table) in [
         ("grants", toml::to_string(&settings.grants)),
         ("read", toml::to_string(&settings.read)),
-        ("scope", toml::to_string(&settings.scope)),
         ("wasi", toml::to_string(&settings.wasi.unwrap_or_default())),
     ] {
         print_granted(what, &table?);
+    }
+    match settings.scope == Scope::default() {
+        true => println!("  scope: all pods"),
+        false => print_granted("scope", &toml::to_string(&settings.scope)?),
     }
     Ok(())
 }
@@ -85,7 +92,14 @@ pub(super) fn load_single(
         .and_then(|f| f.to_str())
         .ok_or_else(|| anyhow!("{}: not a file name", plugin.display()))?
         .to_string();
-    let id = guest_id(&file);
+    let id = match parse_file_name(&file) {
+        Ok(Some(id)) => id,
+        Ok(None) => bail!(
+            "{}: not a plugin file: its name ends in .wasm",
+            plugin.display()
+        ),
+        Err(rule) => bail!("{}: {rule}", plugin.display()),
+    };
     let dir = plugin
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -127,17 +141,5 @@ fn print_granted(what: &str, table: &str) {
         for line in granted {
             println!("    {line}");
         }
-    }
-}
-
-/// The guest a file name stands for; a file not named `NN-name.wasm` is
-/// checked as index 00 with its stem as name.
-fn guest_id(file: &str) -> GuestId {
-    match parse_file_name(file) {
-        Ok(Some(id)) => id,
-        _ => GuestId {
-            index: "00".into(),
-            name: file.trim_end_matches(".wasm").to_string(),
-        },
     }
 }

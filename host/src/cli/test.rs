@@ -224,6 +224,12 @@ fn read_event(file: &Path) -> anyhow::Result<(String, Request)> {
         .get("event")
         .and_then(Value::as_str)
         .ok_or_else(|| anyhow!("event file {}: no \"event\" name", file.display()))?;
+    if !EVENTS.split(", ").any(|e| e == event) {
+        bail!(
+            "event file {}: \"event\": unknown event {event:?}; one of: {EVENTS}",
+            file.display()
+        );
+    }
     let request = parsed.get("request").cloned().unwrap_or(json!({}));
     let request = Request::parse(event, &request.to_string())
         .with_context(|| format!("event file {}: \"request\"", file.display()))?;
