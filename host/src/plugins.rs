@@ -90,7 +90,9 @@ impl PluginSet {
 
     /// Reads the configuration and loads every plugin. Fails only when
     /// nothing can be loaded: a configuration that is invalid or not to be
-    /// trusted, a directory that cannot be read or trusted.
+    /// trusted, a directory that cannot be read or trusted, or a section
+    /// that misses its plugin by a slip of spelling (it would leave that
+    /// plugin without its grants, and give them to none).
     pub fn load(&self) -> anyhow::Result<Loaded> {
         let config = match self.config_file() {
             Some(file) => load_trusted_config(&file)?,
@@ -106,8 +108,23 @@ impl PluginSet {
         for refusal in &report.refused {
             tracing::error!(file = %refusal.file.display(), reason = %refusal.reason, "plugin refused");
         }
+        let present: Vec<&str> = report
+            .guests
+            .iter()
+            .map(|g| g.id())
+            .chain(report.refused.iter().filter_map(|r| r.id.as_ref()))
+            .map(|id| id.name.as_str())
+            .collect();
         for name in config.named_guests() {
-            if !report.guests.iter().any(|g| g.id().name == name) {
+            if !present.contains(&name) {
+                if let Some(meant) = meant(name, &present) {
+                    anyhow::bail!(
+                        "the configuration's section [plugins.{name}] names no plugin of {}; \
+                         did you mean [plugins.{meant}]? (a plugin's section is named after \
+                         its file NN-name.wasm)",
+                        self.dir.display()
+                    );
+                }
                 tracing::warn!(guest = name, dir = %self.dir.display(), "the configuration names a guest that is not loaded");
             }
             for warning in config.guest(name).grants.warnings() {
@@ -266,6 +283,18 @@ fn load_trusted_config(file: &Path) -> anyhow::Result<Config> {
 
 /// The compile cache holds machine code the daemon runs: a directory
 /// others can write to is not used.
+/// The plugin of `present` that `name` was meant to name: the same but for
+/// `_` and `-` or case, or at most two edits away.
+fn meant<'a>(name: &str, present: &[&'a str]) -> Option<&'a str> {
+    let plain = |s: &str| s.to_lowercase().replace('_', "-");
+    present
+        .iter()
+        .map(|p| (strsim::levenshtein(&plain(name), &plain(p)), *p))
+        .filter(|(distance, _)| *distance <= 2)
+        .min()
+        .map(|(_, p)| p)
+}
+
 /// Judges each loaded guest's declared reads against its read grants: a
 /// guest blind to what it reads is refused (or runs, logged, where its
 /// section says `missing-reads = "warn"`).
@@ -322,6 +351,15 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     use super::*;
+
+    #[test]
+    fn a_section_is_taken_for_the_plugin_it_misspells() {
+        let present = ["team-env", "ulimit-adjuster"];
+        assert_eq!(meant("team_env", &present), Some("team-env"));
+        assert_eq!(meant("ulimit-adjustr", &present), Some("ulimit-adjuster"));
+        assert_eq!(meant("Team-Env", &present), Some("team-env"));
+        assert_eq!(meant("hook-injector", &present), None);
+    }
 
     #[test]
     fn a_compile_cache_others_can_write_is_not_used() {

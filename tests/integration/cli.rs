@@ -185,3 +185,25 @@ fn demo_shows_what_guests_changed_and_what_was_refused() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_section_named_after_the_module_not_the_file_stops_the_daemon_naming_the_plugin() {
+    let config = "[plugins.env_injector]\ngrants = { env = [\"NRI_WASM\"] }\n";
+    let plugins = plugin_dir(&["20-env-injector.wasm"], Some(config));
+    let socket = plugins.path().join("no.sock");
+    let (ok, _, stderr) = nri_wasm(&[
+        "run",
+        "--plugins",
+        plugins.path().to_str().unwrap(),
+        "--socket",
+        socket.to_str().unwrap(),
+        "--status-address",
+        "off",
+    ]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("section [plugins.env_injector] names no plugin")
+            && stderr.contains("did you mean [plugins.env-injector]?"),
+        "{stderr}"
+    );
+}
