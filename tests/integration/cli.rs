@@ -207,3 +207,33 @@ fn a_section_named_after_the_module_not_the_file_stops_the_daemon_naming_the_plu
         "{stderr}"
     );
 }
+
+#[test]
+fn a_second_test_of_a_plugin_compiles_nothing() {
+    let config = "[plugins.env-injector]\ngrants = { env = [\"NRI_WASM\"] }\n";
+    let plugins = plugin_dir(&["20-env-injector.wasm"], Some(config));
+    let plugin = plugins.path().join("20-env-injector.wasm");
+    let config = plugins.path().join("nri-wasm.toml");
+    let cache = plugins.path().join("cache");
+    let event = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../guest-examples/events/create-container.json"
+    );
+    let test = || {
+        let output = Command::new(env!("CARGO_BIN_EXE_nri-wasm"))
+            .args(["test", plugin.to_str().unwrap(), "--event", event])
+            .args(["--config", config.to_str().unwrap()])
+            .args(["--cache-dir", cache.to_str().unwrap()])
+            .env("NRI_WASM_LOG", "info")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    const COMPILED: &str = "compiled the guest: it was not in the compile cache";
+    assert!(test().contains(COMPILED), "the first run compiles");
+    let second = test();
+    assert!(
+        !second.contains(COMPILED),
+        "the second compiled again: {second}"
+    );
+}

@@ -27,7 +27,9 @@ pub struct CheckArgs {
     /// Configuration file with the plugin's grants and limits.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Directory for compiled guests: a second run compiles nothing.
+    /// Directory for compiled guests, so that a second run compiles
+    /// nothing [default: /var/cache/nri-wasm for root, else
+    /// ~/.cache/nri-wasm].
     #[arg(long)]
     cache_dir: Option<PathBuf>,
 }
@@ -106,7 +108,13 @@ pub(super) fn load_single(
         .unwrap_or(Path::new("."));
     let dir = open_dir(dir).with_context(|| format!("cannot open {}", dir.display()))?;
     let engine = WasmEngine::new()?;
-    let cache = CompileCache::new(engine.engine(), cache_dir.and_then(open_trusted_cache));
+    let cache_dir = cache_dir
+        .map(PathBuf::from)
+        .or_else(super::default_cache_dir);
+    let cache = CompileCache::new(
+        engine.engine(),
+        cache_dir.as_deref().and_then(open_trusted_cache),
+    );
     let sandbox = config.guest(&id.name).sandbox();
     let guest = load_file(&engine, &cache, &dir, &file, id, sandbox)
         .map_err(|reason| anyhow!("{}: {reason}", plugin.display()))?;

@@ -70,11 +70,7 @@ async fn run_demo(args: &DemoArgs, dir: &std::path::Path) -> anyhow::Result<()> 
             bail!("unknown runtime {other:?}: use containerd-2.3, containerd-2.0 or cri-o-1.36")
         }
     };
-    let plugins = PluginSet::new(
-        &args.plugins,
-        args.config.as_deref(),
-        Some(&dir.join("cache")),
-    )?;
+    let plugins = PluginSet::new(&args.plugins, args.config.as_deref(), Some(&args.cache_dir))?;
     let loaded = plugins.load()?;
     for refusal in &loaded.report.refused {
         println!("refused plugin {refusal}");

@@ -36,6 +36,22 @@ impl GuestSource {
     }
 }
 
+/// The compile cache of `check` and `test` when none is given: the
+/// daemon's own (`/var/cache/nri-wasm`) for root, so that checking a
+/// plugin warms the daemon's start; else the user's cache directory.
+fn default_cache_dir() -> Option<PathBuf> {
+    let home_cache = || {
+        std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .map(|dir| dir.join("nri-wasm"))
+    };
+    match crate::runtime::loader::daemon_uid() {
+        Some(0) => Some(PathBuf::from("/var/cache/nri-wasm")),
+        _ => home_cache(),
+    }
+}
+
 /// A WebAssembly plugin runtime for NRI, the Node Resource Interface of
 /// containerd and CRI-O.
 #[derive(Debug, Parser)]

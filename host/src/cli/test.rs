@@ -56,7 +56,9 @@ pub struct TestArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
-    /// Directory for compiled guests: a second run compiles nothing.
+    /// Directory for compiled guests, so that a second run compiles
+    /// nothing [default: /var/cache/nri-wasm for root, else
+    /// ~/.cache/nri-wasm].
     #[arg(long)]
     cache_dir: Option<PathBuf>,
 }

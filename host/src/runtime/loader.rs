@@ -111,7 +111,7 @@ pub fn untrusted(mode: u32, uid: u32) -> Option<String> {
 }
 
 /// The daemon's effective user: the owner of its /proc entry.
-fn daemon_uid() -> Option<u32> {
+pub fn daemon_uid() -> Option<u32> {
     use std::os::unix::fs::MetadataExt;
     static UID: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
     *UID.get_or_init(|| std::fs::metadata("/proc/self").ok().map(|m| m.uid()))
@@ -237,9 +237,14 @@ fn load_one(
             format!("its declared reads (custom section {READS_SECTION}) are not UTF-8")
         })?),
     };
+    let compiled_before = cache.compiled();
+    let started = std::time::Instant::now();
     let component = cache
         .component(engine.engine(), &bytes, digest)
         .map_err(|e| format!("is not a valid Wasm component: {e}"))?;
+    if cache.compiled() > compiled_before {
+        tracing::info!(guest = %id, bytes = bytes.len(), elapsed = ?started.elapsed(), "compiled the guest: it was not in the compile cache");
+    }
     let pre = GuestPre::new(engine, id, &component, digest, sandbox);
     pre.map(|pre| pre.with_declared_reads(declared_reads))
         .map_err(|e| format!("does not fit the nri:plugin world: {e}"))
