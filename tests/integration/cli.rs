@@ -237,3 +237,27 @@ fn a_second_test_of_a_plugin_compiles_nothing() {
         "the second compiled again: {second}"
     );
 }
+
+#[test]
+fn a_reader_that_stops_reading_ends_the_demo_quietly() {
+    use std::io::{BufRead, BufReader};
+    let config = include_str!("../../guest-examples/nri-wasm.toml");
+    let plugins = plugin_dir(&EXAMPLES, Some(config));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nri-wasm"))
+        .args(["demo", "--plugins", plugins.path().to_str().unwrap()])
+        .arg("--cache-dir")
+        .arg(crate::guests::compile_cache())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // Like `head -1`: one line, then the pipe is closed.
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
