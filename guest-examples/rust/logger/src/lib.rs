@@ -43,13 +43,24 @@ pub fn parse_events(config: &str) -> Result<Events, String> {
 
 /// One log line about a container.
 pub fn describe(event: &str, pod: &PodSandbox, container: &Container) -> String {
-    let image = container
-        .annotation("io.kubernetes.cri.image-name")
-        .unwrap_or("?");
     format!(
-        "{event}: {}/{} container {} ({}), image {image}",
-        pod.namespace, pod.name, container.name, container.id
+        "{event}: {}/{} container {} ({}), image {}",
+        pod.namespace,
+        pod.name,
+        container.name,
+        container.id,
+        image(container)
     )
+}
+
+/// The container's image: NRI's own field (v0.12 and later), else the
+/// image annotation CRI sets, else why there is none.
+fn image(container: &Container) -> &str {
+    let named = container.image.as_ref().map(|i| i.name.as_str());
+    named
+        .filter(|name| !name.is_empty())
+        .or_else(|| container.annotation("io.kubernetes.cri.image-name"))
+        .unwrap_or("unknown (the runtime sends none; read grant for io.kubernetes.cri.image-name?)")
 }
 
 fn pod_line(event: &str, pod: &PodSandbox) -> Result<(), String> {
@@ -165,6 +176,47 @@ export!(Logger: pod_events, container_events, validator);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nri_wasm_sdk::{ContainerState, Image};
+
+    fn container(image: Option<&str>, annotation: Option<&str>) -> Container {
+        Container {
+            id: "c1".into(),
+            pod_sandbox_id: "p1".into(),
+            name: "app".into(),
+            state: ContainerState::Created,
+            labels: Vec::new(),
+            annotations: annotation
+                .map(|a| vec![("io.kubernetes.cri.image-name".to_string(), a.to_string())])
+                .unwrap_or_default(),
+            args: Vec::new(),
+            env: Vec::new(),
+            mounts: Vec::new(),
+            hooks: None,
+            linux: None,
+            pid: 0,
+            rlimits: Vec::new(),
+            created_at: 0,
+            started_at: 0,
+            finished_at: 0,
+            exit_code: 0,
+            status_reason: String::new(),
+            status_message: String::new(),
+            cdi_devices: Vec::new(),
+            user: None,
+            image: image.map(|name| Image {
+                name: name.into(),
+                digest: String::new(),
+                config_digest: String::new(),
+            }),
+        }
+    }
+
+    #[test]
+    fn the_image_is_named_from_the_event_or_its_annotation() {
+        assert_eq!(image(&container(Some("nginx:1"), Some("other"))), "nginx:1");
+        assert_eq!(image(&container(None, Some("redis:7"))), "redis:7");
+        assert!(image(&container(Some(""), None)).starts_with("unknown"));
+    }
 
     #[test]
     fn configuration_names_events() {
