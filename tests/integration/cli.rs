@@ -261,3 +261,43 @@ fn a_reader_that_stops_reading_ends_the_demo_quietly() {
     assert_eq!(output.status.code(), Some(141), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn every_sample_event_runs_through_a_plugin() {
+    let config = include_str!("../../guest-examples/nri-wasm.toml");
+    let plugins = plugin_dir(&["10-logger.wasm"], Some(config));
+    let plugin = plugins.path().join("10-logger.wasm");
+    let config = plugins.path().join("nri-wasm.toml");
+    let events = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-examples/events");
+    let mut kinds = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(&events).unwrap() {
+        let event = entry.unwrap().path();
+        let text = std::fs::read_to_string(&event).unwrap();
+        let kind: serde_json::Value = serde_json::from_str(&text).unwrap();
+        kinds.insert(kind["event"].as_str().unwrap().to_string());
+        let (ok, stdout, stderr) = nri_wasm(&[
+            "test",
+            plugin.to_str().unwrap(),
+            "--event",
+            event.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ]);
+        assert!(ok, "{}: {stdout}{stderr}", event.display());
+    }
+    assert_eq!(kinds.len(), 14, "a sample of every NRI event: {kinds:?}");
+}
+
+#[test]
+fn test_prints_a_template_of_every_event() {
+    let (ok, stdout, stderr) =
+        nri_wasm(&["test", "--event-template", "ValidateContainerAdjustment"]);
+    assert!(ok, "{stderr}");
+    let template: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(template["event"], "ValidateContainerAdjustment");
+    let (ok, _, stderr) = nri_wasm(&["test", "--event-template", "Validate"]);
+    assert!(
+        !ok && stderr.contains("one of: RunPodSandbox, "),
+        "{stderr}"
+    );
+}

@@ -45,11 +45,16 @@ use crate::{
 #[derive(Debug, Args)]
 pub struct TestArgs {
     /// The plugin file (`NN-name.wasm`).
-    plugin: PathBuf,
+    #[arg(required_unless_present = "event_template")]
+    plugin: Option<PathBuf>,
     /// The event: `{"event": "CreateContainer", "request": {...}}`, the
     /// request in the protobuf JSON mapping.
-    #[arg(long)]
-    event: PathBuf,
+    #[arg(long, required_unless_present = "event_template")]
+    event: Option<PathBuf>,
+    /// Print a sample event file of this kind (CreateContainer, ...) to
+    /// start one from, and nothing else.
+    #[arg(long, value_name = "KIND", conflicts_with_all = ["plugin", "event"])]
+    event_template: Option<String>,
     /// Configuration file with the plugin's grants and limits.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -75,10 +80,10 @@ enum Request {
     Notify(Notification),
 }
 
-const EVENTS: &str = "RunPodSandbox, UpdatePodSandbox, PostUpdatePodSandbox, StopPodSandbox, \
-     RemovePodSandbox, CreateContainer, PostCreateContainer, StartContainer, PostStartContainer, \
-     UpdateContainer, PostUpdateContainer, StopContainer, RemoveContainer, \
-     ValidateContainerAdjustment";
+/// The events a test can send, for messages.
+fn events() -> String {
+    TEMPLATES.map(|(event, _)| event).join(", ")
+}
 
 impl Request {
     fn parse(event: &str, json: &str) -> anyhow::Result<Request> {
@@ -98,7 +103,7 @@ impl Request {
             "PostStartContainer" => Request::Notify(N::PostStartContainer(parse(json)?)),
             "PostUpdateContainer" => Request::Notify(N::PostUpdateContainer(parse(json)?)),
             "RemoveContainer" => Request::Notify(N::RemoveContainer(parse(json)?)),
-            other => bail!("unknown event {other:?}; one of: {EVENTS}"),
+            other => bail!("unknown event {other:?}; one of: {}", events()),
         })
     }
 
@@ -175,12 +180,15 @@ impl CallObserver for Calls {
 }
 
 pub(super) async fn test(args: TestArgs) -> anyhow::Result<()> {
-    let (event, request) = read_event(&args.event)?;
-    let (guest, config) = load_single(
-        &args.plugin,
-        args.config.as_deref(),
-        args.cache_dir.as_deref(),
-    )?;
+    if let Some(kind) = &args.event_template {
+        print!("{}", event_template(kind)?);
+        return Ok(());
+    }
+    let (Some(plugin), Some(event_file)) = (&args.plugin, &args.event) else {
+        bail!("a plugin file and --event are needed");
+    };
+    let (event, request) = read_event(event_file)?;
+    let (guest, config) = load_single(plugin, args.config.as_deref(), args.cache_dir.as_deref())?;
     let id = guest.id().to_string();
     let (pod, container) = request.node();
     let hidden = reads::hidden_in(
@@ -217,6 +225,74 @@ pub(super) async fn test(args: TestArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The sample event files of `guest-examples/events/`, by event.
+const TEMPLATES: [(&str, &str); 14] = [
+    (
+        "RunPodSandbox",
+        include_str!("../../../guest-examples/events/run-pod-sandbox.json"),
+    ),
+    (
+        "UpdatePodSandbox",
+        include_str!("../../../guest-examples/events/update-pod-sandbox.json"),
+    ),
+    (
+        "PostUpdatePodSandbox",
+        include_str!("../../../guest-examples/events/post-update-pod-sandbox.json"),
+    ),
+    (
+        "StopPodSandbox",
+        include_str!("../../../guest-examples/events/stop-pod-sandbox.json"),
+    ),
+    (
+        "RemovePodSandbox",
+        include_str!("../../../guest-examples/events/remove-pod-sandbox.json"),
+    ),
+    (
+        "CreateContainer",
+        include_str!("../../../guest-examples/events/create-container.json"),
+    ),
+    (
+        "PostCreateContainer",
+        include_str!("../../../guest-examples/events/post-create-container.json"),
+    ),
+    (
+        "StartContainer",
+        include_str!("../../../guest-examples/events/start-container.json"),
+    ),
+    (
+        "PostStartContainer",
+        include_str!("../../../guest-examples/events/post-start-container.json"),
+    ),
+    (
+        "UpdateContainer",
+        include_str!("../../../guest-examples/events/update-container.json"),
+    ),
+    (
+        "PostUpdateContainer",
+        include_str!("../../../guest-examples/events/post-update-container.json"),
+    ),
+    (
+        "StopContainer",
+        include_str!("../../../guest-examples/events/stop-container.json"),
+    ),
+    (
+        "RemoveContainer",
+        include_str!("../../../guest-examples/events/remove-container.json"),
+    ),
+    (
+        "ValidateContainerAdjustment",
+        include_str!("../../../guest-examples/events/validate-container-adjustment.json"),
+    ),
+];
+
+fn event_template(kind: &str) -> anyhow::Result<&'static str> {
+    TEMPLATES
+        .iter()
+        .find(|(event, _)| *event == kind)
+        .map(|(_, text)| *text)
+        .ok_or_else(|| anyhow!("unknown event {kind:?}; one of: {}", events()))
+}
+
 fn read_event(file: &Path) -> anyhow::Result<(String, Request)> {
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("cannot read event file {}", file.display()))?;
@@ -226,10 +302,11 @@ fn read_event(file: &Path) -> anyhow::Result<(String, Request)> {
         .get("event")
         .and_then(Value::as_str)
         .ok_or_else(|| anyhow!("event file {}: no \"event\" name", file.display()))?;
-    if !EVENTS.split(", ").any(|e| e == event) {
+    if event_template(event).is_err() {
         bail!(
-            "event file {}: \"event\": unknown event {event:?}; one of: {EVENTS}",
-            file.display()
+            "event file {}: \"event\": unknown event {event:?}; one of: {}",
+            file.display(),
+            events()
         );
     }
     let request = parsed.get("request").cloned().unwrap_or(json!({}));
