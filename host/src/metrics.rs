@@ -171,7 +171,7 @@ impl CallObserver for Metrics {
         let Err(err) = record.outcome else {
             return;
         };
-        if let SlotError::Refused(refusals) = err {
+        if let SlotError::Refused(refusals, _) = err {
             for refusal in refusals {
                 let family = GuestFamily {
                     guest: by_event.guest.clone(),

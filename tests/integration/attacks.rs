@@ -706,10 +706,12 @@ fn reported(report: &Value, event: &str, expect: Expect) -> bool {
     let calls = report["calls"].as_array().cloned().unwrap_or_default();
     let of_event = || calls.iter().filter(|c| c["event"] == event);
     match expect {
+        // The refused answer is shown whole beside its refusals.
         Expect::Refused(family) => of_event().any(|c| {
-            c["refusals"]
-                .as_array()
-                .is_some_and(|r| r.iter().any(|r| r["family"] == family))
+            c["answer"].is_object()
+                && c["refusals"]
+                    .as_array()
+                    .is_some_and(|r| r.iter().any(|r| r["family"] == family))
         }),
         Expect::Failed(kind) => of_event().any(|c| c["error"]["kind"] == kind),
         Expect::NotAsked => of_event().next().is_none(),

@@ -24,7 +24,7 @@ pub fn describe_call(record: &CallRecord<'_>) -> Vec<String> {
 pub fn describe_outcome(event: &str, outcome: Result<&Answer, &SlotError>) -> Vec<String> {
     match outcome {
         Ok(answer) => describe_answer(event, answer),
-        Err(SlotError::Refused(refusals)) => refusals
+        Err(SlotError::Refused(refusals, _)) => refusals
             .iter()
             .map(|r| format!("REFUSED {r}; none of its answer applied"))
             .collect(),

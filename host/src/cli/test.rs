@@ -350,6 +350,16 @@ fn print_report(id: &str, event: &str, calls: &[Call], reply: &Result<Value, Han
     }
 }
 
+/// An answer in the JSON mapping of its NRI messages.
+fn answer_json(answer: &Answer) -> Value {
+    json!({
+        "adjust": answer.adjust.as_ref().map(to_json),
+        "updates": answer.updates.iter().map(to_json).collect::<Vec<_>>(),
+        "evictions": answer.evictions.iter().map(to_json).collect::<Vec<_>>(),
+        "rejection": answer.rejection,
+    })
+}
+
 fn json_report(
     id: &str,
     event: &str,
@@ -364,15 +374,9 @@ fn json_report(
                 "elapsed_ms": call.elapsed.as_secs_f64() * 1e3,
             });
             match &call.outcome {
-                Ok(answer) => {
-                    entry["answer"] = json!({
-                        "adjust": answer.adjust.as_ref().map(to_json),
-                        "updates": answer.updates.iter().map(to_json).collect::<Vec<_>>(),
-                        "evictions": answer.evictions.iter().map(to_json).collect::<Vec<_>>(),
-                        "rejection": answer.rejection,
-                    });
-                }
-                Err(SlotError::Refused(refusals)) => {
+                Ok(answer) => entry["answer"] = answer_json(answer),
+                Err(SlotError::Refused(refusals, answer)) => {
+                    entry["answer"] = answer_json(answer);
                     entry["refusals"] = refusals
                         .iter()
                         .map(|r| {

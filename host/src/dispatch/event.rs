@@ -152,12 +152,7 @@ impl<'a> EventRun<'a> {
             visible_pod_of: &visible_pod_of,
             user_namespace,
         };
-        guest.check_grants(
-            answer.adjust.as_ref(),
-            &answer.updates,
-            &answer.evictions,
-            &targets,
-        )?;
+        let answer = guest.check_grants(answer, &targets)?;
         self.room
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |room| {
                 room.checked_sub(size)
@@ -203,7 +198,7 @@ impl<'a> EventRun<'a> {
         if suppressed > 0 {
             tracing::warn!(guest = %guest.id(), lines = suppressed, "lines about the guest suppressed (rate limit)");
         }
-        if let SlotError::Refused(refusals) = err {
+        if let SlotError::Refused(refusals, _) = err {
             for refusal in refusals {
                 tracing::warn!(
                     guest = %guest.id(), event = what, object, family = %refusal.family,

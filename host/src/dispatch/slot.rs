@@ -41,7 +41,7 @@ pub const MAX_DISABLE: Duration = Duration::from_secs(300);
 pub const MIN_CALL: Duration = Duration::from_millis(1);
 
 /// Why a guest gave no answer.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum SlotError {
     /// The guest answered with an error of its own.
     #[error("answered with an error: {0}")]
@@ -52,9 +52,10 @@ pub enum SlotError {
     /// The guest is disabled after repeated faults.
     #[error("is disabled for {0:?} after repeated faults")]
     Disabled(Duration),
-    /// The guest's answer exceeds its grants; none of it is applied.
+    /// The guest's answer exceeds its grants; none of it is applied. The
+    /// refused answer comes along, for those who show it.
     #[error("answered beyond its grants: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
-    Refused(Vec<Refusal>),
+    Refused(Vec<Refusal>, Box<super::Answer>),
     /// The event's time budget was spent before this guest's turn.
     #[error("was skipped: the event's time budget inside the runtime's request timeout is spent")]
     NoTime,
@@ -88,7 +89,7 @@ impl SlotError {
             SlotError::Failed(_) => "guest_error",
             SlotError::Fault(fault) => fault.kind(),
             SlotError::Disabled(_) => "disabled",
-            SlotError::Refused(_) => "refused",
+            SlotError::Refused(..) => "refused",
             SlotError::NoTime => "no_time",
             SlotError::Conflict(_) => "conflict",
             SlotError::ReplyFull { .. } => "reply_full",
@@ -315,21 +316,24 @@ impl GuestSlot {
     /// and refuses the whole answer.
     pub fn check_grants(
         &self,
-        adjust: Option<&api::ContainerAdjustment>,
-        updates: &[api::ContainerUpdate],
-        evictions: &[api::ContainerEviction],
+        answer: super::Answer,
         targets: &Targets<'_>,
-    ) -> Result<(), SlotError> {
-        let refusals =
-            grants::check_answer(&self.settings.grants, adjust, updates, evictions, targets);
+    ) -> Result<super::Answer, SlotError> {
+        let refusals = grants::check_answer(
+            &self.settings.grants,
+            answer.adjust.as_ref(),
+            &answer.updates,
+            &answer.evictions,
+            targets,
+        );
         if refusals.is_empty() {
-            return Ok(());
+            return Ok(answer);
         }
         let mut state = self.books();
         for refusal in &refusals {
             *state.stats.refusals.entry(refusal.family).or_default() += 1;
         }
-        Err(SlotError::Refused(refusals))
+        Err(SlotError::Refused(refusals, Box::new(answer)))
     }
 
     /// What happened to the guest so far.
