@@ -184,6 +184,14 @@ fn demo_shows_what_guests_changed_and_what_was_refused() {
             && l.contains("REFUSED rlimits \"RLIMIT_NOFILE soft 1048576 hard 4194304\"")),
         "{stdout}"
     );
+    // Each guest's answer reads as the summary does, not as protobuf text.
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("15-pod-metadata") && l.contains("+ env POD_NAME=")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("env {key:"), "{stdout}");
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use nri_proto::{adjust::split_marker, api::ContainerAdjustment};
 use protobuf::text_format::print_to_string;
 
 use crate::dispatch::{Answer, CallRecord, SlotError};
@@ -44,15 +45,18 @@ const ANSWERING: [&str; 5] = [
 fn describe_answer(event: &str, answer: &Answer) -> Vec<String> {
     let mut lines = Vec::new();
     if let Some(adjust) = &answer.adjust {
-        if *adjust != Default::default() {
-            lines.push(format!("adjusts {}", print_to_string(adjust)));
-        }
+        lines.extend(describe_adjustment(adjust));
     }
     for update in &answer.updates {
-        lines.push(format!("updates {}", print_to_string(update)));
+        let resources = update.linux.as_ref().and_then(|l| l.resources.as_ref());
+        let what = resources.map_or(String::new(), |r| format!(": {}", print_to_string(r)));
+        lines.push(format!("updates container {}{what}", update.container_id));
     }
     for eviction in &answer.evictions {
-        lines.push(format!("evicts {}", print_to_string(eviction)));
+        lines.push(format!(
+            "evicts container {} ({})",
+            eviction.container_id, eviction.reason
+        ));
     }
     if let Some(reason) = &answer.rejection {
         lines.push(format!("rejects: {reason}"));
@@ -66,6 +70,71 @@ fn describe_answer(event: &str, answer: &Answer) -> Vec<String> {
         lines.push(nothing.to_string());
     }
     lines
+}
+
+/// An adjustment, one readable line per change: `+ env NAME=value`, the
+/// removals as `- env NAME`; the fields without a line of their own in
+/// protobuf's text form.
+pub fn describe_adjustment(adjust: &ContainerAdjustment) -> Vec<String> {
+    let mut lines = Vec::new();
+    for kv in &adjust.env {
+        lines.push(entry(&kv.key, "env", format!("={}", kv.value)));
+    }
+    let mut annotations: Vec<_> = adjust.annotations.iter().collect();
+    annotations.sort();
+    for (key, value) in annotations {
+        lines.push(entry(key, "annotation", format!("={value}")));
+    }
+    for m in &adjust.mounts {
+        let rest = format!(" from {} ({} {})", m.source, m.type_, m.options.join(","));
+        lines.push(entry(&m.destination, "mount", rest));
+    }
+    for r in &adjust.rlimits {
+        let rest = format!(" soft {} hard {}", r.soft, r.hard);
+        lines.push(entry(&r.type_, "rlimit", rest));
+    }
+    for d in &adjust.CDI_devices {
+        lines.push(entry(&d.name, "CDI device", String::new()));
+    }
+    if !adjust.args.is_empty() {
+        lines.push(format!("+ args {:?}", adjust.args));
+    }
+    if let Some(hooks) = adjust.hooks.as_ref() {
+        for (stage, list) in [
+            ("prestart", &hooks.prestart),
+            ("createRuntime", &hooks.create_runtime),
+            ("createContainer", &hooks.create_container),
+            ("startContainer", &hooks.start_container),
+            ("poststart", &hooks.poststart),
+            ("poststop", &hooks.poststop),
+        ] {
+            for hook in list {
+                lines.push(format!("+ {stage} hook {} {:?}", hook.path, hook.args));
+            }
+        }
+    }
+    if let Some(linux) = adjust.linux.as_ref() {
+        let mut linux = linux.clone();
+        for d in std::mem::take(&mut linux.devices) {
+            let rest = format!(" ({} {}:{})", d.type_, d.major, d.minor);
+            lines.push(entry(&d.path, "device", rest));
+        }
+        if let Some(score) = linux.oom_score_adj.take() {
+            lines.push(format!("+ oom score adj {}", score.value));
+        }
+        if linux != Default::default() {
+            lines.push(format!("+ linux {}", print_to_string(&linux)));
+        }
+    }
+    lines
+}
+
+/// `+ what key rest`, or `- what key` for a removal.
+fn entry(key: &str, what: &str, rest: String) -> String {
+    match split_marker(key) {
+        (name, true) => format!("- {what} {name}"),
+        (name, false) => format!("+ {what} {name}{rest}"),
+    }
 }
 
 /// `0.123 ms`.
