@@ -120,7 +120,7 @@ fn test_with_a_bad_event_file_says_what_is_wrong() {
     let event = plugins.path().join("event.json");
     std::fs::write(
         &event,
-        r#"{"event": "CreateContainer", "request": {"pod": {"nmae": "x"}}}"#,
+        "{\"event\": \"CreateContainer\",\n \"request\": {\n  \"pod\": {\"nmae\": \"x\"}}}",
     )
     .unwrap();
     let (ok, _, stderr) = nri_wasm(&[
@@ -131,8 +131,8 @@ fn test_with_a_bad_event_file_says_what_is_wrong() {
     ]);
     assert!(!ok);
     assert!(
-        stderr.contains("\"request\"") && stderr.contains("nmae"),
-        "{stderr}"
+        stderr.contains("\"request\"") && stderr.contains("Unknown field name: `nmae` at 3:11"),
+        "the field is named where it is in the file: {stderr}"
     );
     std::fs::write(&event, r#"{"event": "ValidateContainer", "request": {}}"#).unwrap();
     let (ok, _, stderr) = nri_wasm(&[
@@ -306,6 +306,165 @@ fn test_prints_a_template_of_every_event() {
     let (ok, _, stderr) = nri_wasm(&["test", "--event-template", "Validate"]);
     assert!(
         !ok && stderr.contains("one of: RunPodSandbox, "),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn annotate_declares_what_the_manifest_says_and_check_shows_it() {
+    let plugins = plugin_dir(&["20-env-injector.wasm"], None);
+    let plugin = plugins.path().join("20-env-injector.wasm");
+    let manifest = plugins.path().join("plugin.toml");
+    let plugin = plugin.to_str().unwrap();
+    let annotate = |reads: &str| {
+        let text =
+            format!("index = \"20\"\nname = \"env-injector\"\nworld = \"plugin\"\n{reads}\n");
+        std::fs::write(&manifest, text).unwrap();
+        nri_wasm(&["annotate", plugin, "--manifest", manifest.to_str().unwrap()])
+    };
+    let (ok, stdout, stderr) = annotate("reads = { annotations = [\"team/*\"] }");
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("declares it reads: annotations = [\"team/*\"]"),
+        "{stdout}"
+    );
+    // Annotating again replaces the declaration.
+    let (ok, _, stderr) = annotate("reads = { mounts = true }");
+    assert!(ok, "{stderr}");
+    let config = plugins.path().join("nri-wasm.toml");
+    std::fs::write(
+        &config,
+        "[plugins.env-injector]\nread = { mounts = true }\n",
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = nri_wasm(&["check", plugin, "--config", config.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("  declares it reads:\n    mounts = true\n  grants"),
+        "{stdout}"
+    );
+    // A declaration nri-wasm could not judge is refused when written.
+    let (ok, _, stderr) = annotate("reads = { lables = [\"team\"] }");
+    assert!(!ok);
+    assert!(
+        stderr.contains("plugin.toml: reads: unknown field `lables`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn new_refuses_a_bad_name_and_a_directory_in_use() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("p");
+    let dir = dir.to_str().unwrap();
+    let (ok, _, stderr) = nri_wasm(&["new", "--lang", "js", "Team_Env", "--dir", dir]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("cannot name a plugin \"Team_Env\": a new plugin's name is lowercase"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = nri_wasm(&["new", "--lang", "js", "team", "--index", "5", "--dir", dir]);
+    assert!(!ok);
+    assert!(stderr.contains("with index \"5\""), "{stderr}");
+    let (ok, stdout, stderr) = nri_wasm(&["new", "--lang", "js", "team", "--dir", dir]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("./build.sh"), "{stdout}");
+    let written = std::fs::read_to_string(work.path().join("p/nri-wasm.toml")).unwrap();
+    assert!(written.contains("[plugins.team]"), "{written}");
+    let (ok, _, stderr) = nri_wasm(&["new", "--lang", "rust", "team", "--dir", dir]);
+    assert!(!ok);
+    assert!(stderr.contains("exists and is not empty"), "{stderr}");
+}
+
+/// A scenario file of the sample events, by their file names.
+fn scenario(events: &[&str]) -> String {
+    let events: Vec<String> = events
+        .iter()
+        .map(|name| {
+            let file = format!(
+                "{}/../guest-examples/events/{name}.json",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            std::fs::read_to_string(file).unwrap()
+        })
+        .collect();
+    format!("[\n{}\n]\n", events.join(",\n"))
+}
+
+#[test]
+fn demo_plays_a_scenario_of_your_own() {
+    let config = "[plugins.logger]\nread = { annotations = [\"io.kubernetes.cri.image-name\"] }\n\n[plugins.env-injector]\nconfig = \"env NRI_WASM=1\"\ngrants = { env = [\"NRI_WASM\"] }\n\n[plugins.memory-clamp]\nconfig = \"max=1Gi default=256Mi\"\ngrants = { memory = { limit = [1, 1073741824] } }\n";
+    let plugins = plugin_dir(
+        &[
+            "10-logger.wasm",
+            "20-env-injector.wasm",
+            "35-memory-clamp.wasm",
+        ],
+        Some(config),
+    );
+    let events = plugins.path().join("scenario.json");
+    let demo = |scenario: String| {
+        std::fs::write(&events, scenario).unwrap();
+        nri_wasm(&[
+            "demo",
+            "--plugins",
+            plugins.path().to_str().unwrap(),
+            "--cache-dir",
+            crate::guests::compile_cache().to_str().unwrap(),
+            "--events",
+            events.to_str().unwrap(),
+        ])
+    };
+    let (ok, stdout, stderr) = demo(scenario(&[
+        "run-pod-sandbox",
+        "create-container",
+        "start-container",
+        "update-container",
+        "stop-container",
+        "remove-container",
+        "stop-pod-sandbox",
+        "remove-pod-sandbox",
+    ]));
+    assert!(ok, "{stdout}\n{stderr}");
+    for line in [
+        "RunPodSandbox default/web",
+        "CreateContainer 6f1c0d2a9e1b/nginx",
+        "  the runtime creates it with:\n    + env NRI_WASM=1",
+        "StartContainer 8d3e4f5a6b7c (and PostStartContainer)",
+        "UpdateContainer 8d3e4f5a6b7c",
+        "RemovePodSandbox default/web",
+        "  10-logger              ",
+    ] {
+        assert!(stdout.contains(line), "no {line:?} in\n{stdout}");
+    }
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("35-memory-clamp") && l.contains("+ memory limit 256 MiB")),
+        "{stdout}"
+    );
+    // What the runtime sends on its own is not a step; a container needs
+    // its pod.
+    let (ok, _, stderr) = demo(scenario(&[
+        "run-pod-sandbox",
+        "validate-container-adjustment",
+    ]));
+    assert!(!ok);
+    assert!(
+        stderr.contains("event 2 of the scenario, ValidateContainerAdjustment: the runtime sends ValidateContainerAdjustment itself"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = demo(scenario(&["create-container"]));
+    assert!(!ok);
+    assert!(
+        stderr.contains("the runtime has no pod \"6f1c0d2a9e1b\"; run it first"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) =
+        demo("[{\"event\": \"StartContainer\", \"request\": {\"containr\": {}}}]".into());
+    assert!(!ok);
+    assert!(
+        stderr.contains("event 1: \"request\": not a valid StartContainerRequest: Unknown field name: `containr` at 1:42"),
         "{stderr}"
     );
 }

@@ -9,6 +9,7 @@ mod cli;
 mod daemon;
 mod events;
 mod examples;
+mod first_plugin;
 mod grants;
 mod guests;
 mod harness;

@@ -13,7 +13,8 @@ use crate::{
     grants::Scope,
     plugins::{open_trusted_cache, reads_verdict},
     runtime::{
-        loader::{load_file, open_dir, parse_file_name, READS_SECTION},
+        loader::{load_file, open_dir, parse_file_name},
+        sections::READS_SECTION,
         CompileCache, GuestPre, WasmEngine,
     },
 };

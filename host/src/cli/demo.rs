@@ -10,13 +10,17 @@ use anyhow::{bail, Context};
 use clap::Args;
 use nri_proto::api::{Container, PodSandbox};
 use nri_sim::{SimConfig, Simulator};
+use protobuf::MessageField;
 use tokio_util::sync::CancellationToken;
 
-use super::report::describe_call;
+use super::{
+    report::{describe_call, memory_size},
+    test::{read_scenario, Request},
+};
 use crate::{
     dispatch::{CallObserver, CallRecord, Dispatcher},
     plugins::PluginSet,
-    protocol::{self, Backoff, PluginConfig, PluginIdentity, RuntimeLink},
+    protocol::{self, Backoff, Notification, PluginConfig, PluginIdentity, RuntimeLink},
 };
 
 /// Prints every guest call as it ends.
@@ -48,6 +52,12 @@ pub struct DemoArgs {
     /// Directory for compiled guests, so a second demo compiles nothing.
     #[arg(long, default_value = "target/nri-wasm-cache")]
     cache_dir: PathBuf,
+    /// Play this scenario instead: a JSON array of the events `nri-wasm
+    /// test` takes (RunPodSandbox, CreateContainer, StartContainer, ...),
+    /// which the simulated runtime plays in order, with what follows from
+    /// each (validation, PostStartContainer, ...).
+    #[arg(long, value_name = "FILE")]
+    events: Option<PathBuf>,
 }
 
 const REGISTRATION_WAIT: Duration = Duration::from_secs(5);
@@ -70,6 +80,7 @@ async fn run_demo(args: &DemoArgs, dir: &std::path::Path) -> anyhow::Result<()> 
             bail!("unknown runtime {other:?}: use containerd-2.3, containerd-2.0 or cri-o-1.36")
         }
     };
+    let scenario = args.events.as_deref().map(read_scenario).transpose()?;
     let plugins = PluginSet::new(&args.plugins, args.config.as_deref(), Some(&args.cache_dir))?;
     let loaded = plugins.load()?;
     for refusal in &loaded.report.refused {
@@ -95,10 +106,12 @@ async fn run_demo(args: &DemoArgs, dir: &std::path::Path) -> anyhow::Result<()> 
     let sim = Simulator::start(config)
         .await
         .context("starting the simulator")?;
-    sim.preload(
-        vec![pod("kube-system", "existing")],
-        vec![container("existing", "sleeper")],
-    );
+    if scenario.is_none() {
+        sim.preload(
+            vec![pod("kube-system", "existing")],
+            vec![container("existing", "sleeper")],
+        );
+    }
 
     let identity = PluginIdentity::new("nri-wasm", "50")?;
     let stop = CancellationToken::new();
@@ -123,7 +136,11 @@ async fn run_demo(args: &DemoArgs, dir: &std::path::Path) -> anyhow::Result<()> 
                 plugin.events
             );
         }
-        play_lifecycle(&sim, &dispatcher).await
+        match scenario {
+            Some(scenario) => play_scenario(&sim, scenario).await,
+            None => play_lifecycle(&sim).await,
+        }
+        .and_then(|()| summarize(&sim, &dispatcher))
     } else {
         Err(anyhow::anyhow!(
             "nri-wasm did not register with the simulator within {REGISTRATION_WAIT:?}"
@@ -135,7 +152,7 @@ async fn run_demo(args: &DemoArgs, dir: &std::path::Path) -> anyhow::Result<()> 
     result
 }
 
-async fn play_lifecycle(sim: &Simulator, dispatcher: &Dispatcher) -> anyhow::Result<()> {
+async fn play_lifecycle(sim: &Simulator) -> anyhow::Result<()> {
     println!("\nRunPodSandbox default/web, annotated for rlimits, a device and hooks");
     sim.run_pod_sandbox(annotated_pod()).await?;
     create_and_run(sim, container("web", "nginx")).await?;
@@ -145,7 +162,95 @@ async fn play_lifecycle(sim: &Simulator, dispatcher: &Dispatcher) -> anyhow::Res
     sim.stop_pod_sandbox("web").await?;
     println!("RemovePodSandbox default/web");
     sim.remove_pod_sandbox("web").await?;
+    Ok(())
+}
 
+/// Plays the events of a scenario file in order.
+async fn play_scenario(sim: &Simulator, scenario: Vec<(String, Request)>) -> anyhow::Result<()> {
+    for (number, (event, request)) in scenario.into_iter().enumerate() {
+        play(sim, &event, request)
+            .await
+            .with_context(|| format!("event {} of the scenario, {event}", number + 1))?;
+    }
+    Ok(())
+}
+
+/// Has the simulated runtime do what `request` asks of it: the runtime
+/// sends the event, and what follows from it, as it would.
+async fn play(sim: &Simulator, event: &str, request: Request) -> anyhow::Result<()> {
+    use Notification as N;
+    let pod_name = |pod: &MessageField<PodSandbox>| {
+        let pod = pod.clone().unwrap_or_default();
+        format!("{}/{}", pod.namespace, pod.name)
+    };
+    let container_id = |container: &MessageField<Container>| {
+        container.as_ref().map(|c| c.id.clone()).unwrap_or_default()
+    };
+    match request {
+        Request::Create(r) => {
+            create(sim, r.container.unwrap_or_default()).await?;
+            return Ok(());
+        }
+        Request::Notify(N::RunPodSandbox(r)) => {
+            println!("\n{event} {}", pod_name(&r.pod));
+            sim.run_pod_sandbox(r.pod.unwrap_or_default()).await?
+        }
+        Request::Notify(N::UpdatePodSandbox(r)) => {
+            println!("\n{event} {}", pod_name(&r.pod));
+            let pod = r.pod.unwrap_or_default();
+            let overhead = r.overhead_linux_resources.unwrap_or_default();
+            let resources = r.linux_resources.unwrap_or_default();
+            sim.update_pod_sandbox(&pod.id, overhead, resources).await?
+        }
+        Request::Notify(N::StopPodSandbox(r)) => {
+            println!("\n{event} {}", pod_name(&r.pod));
+            sim.stop_pod_sandbox(&r.pod.unwrap_or_default().id).await?
+        }
+        Request::Notify(N::RemovePodSandbox(r)) => {
+            println!("\n{event} {}", pod_name(&r.pod));
+            sim.remove_pod_sandbox(&r.pod.unwrap_or_default().id)
+                .await?
+        }
+        Request::Update(r) => {
+            let id = container_id(&r.container);
+            println!("\n{event} {id}");
+            let resources = r.linux_resources.unwrap_or_default();
+            sim.update_container(&id, resources).await.map(drop)?
+        }
+        Request::Stop(r) => {
+            let id = container_id(&r.container);
+            println!("\n{event} {id}");
+            sim.stop_container(&id).await?
+        }
+        Request::Notify(N::PostCreateContainer(r)) => {
+            let id = container_id(&r.container);
+            println!("\n{event} {id}");
+            sim.post_create_container(&id).await?
+        }
+        Request::Notify(N::StartContainer(r)) => {
+            let id = container_id(&r.container);
+            println!("\n{event} {id} (and PostStartContainer)");
+            sim.start_container(&id).await?
+        }
+        Request::Notify(N::RemoveContainer(r)) => {
+            let id = container_id(&r.container);
+            println!("\n{event} {id}");
+            sim.remove_container(&id).await?
+        }
+        Request::Validate(_)
+        | Request::Notify(
+            N::PostStartContainer(_) | N::PostUpdateContainer(_) | N::PostUpdatePodSandbox(_),
+        ) => bail!(
+            "the runtime sends {event} itself, after the event it follows \
+             (CreateContainer, StartContainer, UpdateContainer, UpdatePodSandbox); \
+             play that event instead"
+        ),
+    }
+    Ok(())
+}
+
+/// What each guest did, and whether the runtime dropped nri-wasm.
+fn summarize(sim: &Simulator, dispatcher: &Dispatcher) -> anyhow::Result<()> {
     println!("\nguests:");
     for guest in dispatcher.guests().iter() {
         let stats = guest.stats();
@@ -169,7 +274,32 @@ async fn play_lifecycle(sim: &Simulator, dispatcher: &Dispatcher) -> anyhow::Res
 /// through its lifecycle.
 async fn create_and_run(sim: &Simulator, requested: Container) -> anyhow::Result<()> {
     let name = format!("{}/{}", requested.pod_sandbox_id, requested.name);
+    let id = requested.id.clone();
+    create(sim, requested).await?;
+    if sim.container(&id).is_none() {
+        return Ok(());
+    }
+    println!("PostCreateContainer {name}");
+    sim.post_create_container(&id).await?;
+    println!("StartContainer {name}");
+    sim.start_container(&id).await?;
+    println!("StopContainer {name}");
+    sim.stop_container(&id).await?;
+    println!("RemoveContainer {name}");
+    sim.remove_container(&id).await?;
+    Ok(())
+}
+
+/// Creates `requested` and prints what the runtime made of it.
+async fn create(sim: &Simulator, requested: Container) -> anyhow::Result<()> {
+    let name = format!("{}/{}", requested.pod_sandbox_id, requested.name);
     println!("\nCreateContainer {name}");
+    if sim.pod(&requested.pod_sandbox_id).is_none() {
+        bail!(
+            "container {name}: the runtime has no pod {:?}; run it first (RunPodSandbox)",
+            requested.pod_sandbox_id
+        );
+    }
     match sim.create_container(requested.clone()).await {
         Ok(created) => {
             println!("  the runtime creates it with:");
@@ -183,18 +313,6 @@ async fn create_and_run(sim: &Simulator, requested: Container) -> anyhow::Result
         }
         Err(err) => println!("  refused by the runtime: {err}"),
     }
-    let id = requested.id.clone();
-    if sim.container(&id).is_none() {
-        return Ok(());
-    }
-    println!("PostCreateContainer {name}");
-    sim.post_create_container(&id).await?;
-    println!("StartContainer {name}");
-    sim.start_container(&id).await?;
-    println!("StopContainer {name}");
-    sim.stop_container(&id).await?;
-    println!("RemoveContainer {name}");
-    sim.remove_container(&id).await?;
     Ok(())
 }
 
@@ -228,7 +346,7 @@ fn describe_changes(before: &Container, after: &Container) -> Vec<String> {
             .map(|l| l.value)
     };
     if let Some(limit) = limit(after).filter(|l| Some(*l) != limit(before)) {
-        lines.push(format!("+ memory limit {} MiB", limit >> 20));
+        lines.push(format!("+ memory limit {}", memory_size(limit)));
     }
     for d in after.linux.devices.iter() {
         lines.push(format!(

@@ -1,7 +1,9 @@
 //! The command-line verbs, one per file.
 
+mod annotate;
 mod check;
 mod demo;
+mod new;
 mod report;
 mod run;
 mod test;
@@ -71,6 +73,8 @@ enum Command {
     Check(check::CheckArgs),
     Test(test::TestArgs),
     Demo(demo::DemoArgs),
+    New(new::NewArgs),
+    Annotate(annotate::AnnotateArgs),
 }
 
 impl Cli {
@@ -94,6 +98,8 @@ impl Cli {
                 Command::Check(args) => check::check(args).await,
                 Command::Test(args) => test::test(args).await,
                 Command::Demo(args) => demo::demo(args).await,
+                Command::New(args) => new::new(args),
+                Command::Annotate(args) => annotate::annotate(args),
             }
         })
     }

@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use nri_proto::{adjust::split_marker, api::ContainerAdjustment};
+use nri_proto::{
+    adjust::split_marker,
+    api::{ContainerAdjustment, LinuxResources},
+};
 use protobuf::text_format::print_to_string;
 
 use crate::dispatch::{Answer, CallRecord, SlotError};
@@ -122,11 +125,48 @@ pub fn describe_adjustment(adjust: &ContainerAdjustment) -> Vec<String> {
         if let Some(score) = linux.oom_score_adj.take() {
             lines.push(format!("+ oom score adj {}", score.value));
         }
+        if let Some(resources) = linux.resources.as_mut() {
+            lines.extend(take_common_resources(resources));
+            if *resources == Default::default() {
+                linux.resources.clear();
+            }
+        }
         if linux != Default::default() {
             lines.push(format!("+ linux {}", print_to_string(&linux)));
         }
     }
     lines
+}
+
+/// Lines for the resources adjusted most (memory limit, CPU shares),
+/// taken out of `resources`.
+fn take_common_resources(resources: &mut LinuxResources) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(memory) = resources.memory.as_mut() {
+        if let Some(limit) = memory.limit.take() {
+            lines.push(format!("+ memory limit {}", memory_size(limit.value)));
+        }
+        if *memory == Default::default() {
+            resources.memory.clear();
+        }
+    }
+    if let Some(cpu) = resources.cpu.as_mut() {
+        if let Some(shares) = cpu.shares.take() {
+            lines.push(format!("+ cpu shares {}", shares.value));
+        }
+        if *cpu == Default::default() {
+            resources.cpu.clear();
+        }
+    }
+    lines
+}
+
+/// `256 MiB`, or bytes when not whole MiB.
+pub fn memory_size(bytes: i64) -> String {
+    match bytes % (1 << 20) {
+        0 => format!("{} MiB", bytes >> 20),
+        _ => format!("{bytes} bytes"),
+    }
 }
 
 /// `+ what key rest`, or `- what key` for a removal.

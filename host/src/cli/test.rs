@@ -72,7 +72,7 @@ pub struct TestArgs {
 const EXIT_NOT_TAKEN: i32 = 2;
 
 /// An NRI request, by the kind of answer it gets.
-enum Request {
+pub(super) enum Request {
     Create(CreateContainerRequest),
     Update(UpdateContainerRequest),
     Stop(StopContainerRequest),
@@ -285,7 +285,7 @@ const TEMPLATES: [(&str, &str); 14] = [
     ),
 ];
 
-fn event_template(kind: &str) -> anyhow::Result<&'static str> {
+pub(super) fn event_template(kind: &str) -> anyhow::Result<&'static str> {
     TEMPLATES
         .iter()
         .find(|(event, _)| *event == kind)
@@ -296,23 +296,65 @@ fn event_template(kind: &str) -> anyhow::Result<&'static str> {
 fn read_event(file: &Path) -> anyhow::Result<(String, Request)> {
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("cannot read event file {}", file.display()))?;
-    let parsed: Value = serde_json::from_str(&text)
+    let parsed: EventFile = serde_json::from_str(&text)
         .with_context(|| format!("event file {} is not JSON", file.display()))?;
+    parse_event(&text, parsed).with_context(|| format!("event file {}", file.display()))
+}
+
+/// The events of a scenario file of `nri-wasm demo --events`: a JSON
+/// array of what `nri-wasm test` takes.
+pub(super) fn read_scenario(file: &Path) -> anyhow::Result<Vec<(String, Request)>> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read scenario {}", file.display()))?;
+    let parsed: Vec<EventFile> = serde_json::from_str(&text)
+        .with_context(|| format!("scenario {} is not a JSON array of events", file.display()))?;
+    parsed
+        .into_iter()
+        .enumerate()
+        .map(|(i, event)| {
+            parse_event(&text, event)
+                .with_context(|| format!("scenario {}: event {}", file.display(), i + 1))
+        })
+        .collect()
+}
+
+/// The event of `parsed`, read from `text`.
+fn parse_event(text: &str, parsed: EventFile) -> anyhow::Result<(String, Request)> {
     let event = parsed
-        .get("event")
+        .event
+        .as_ref()
         .and_then(Value::as_str)
-        .ok_or_else(|| anyhow!("event file {}: no \"event\" name", file.display()))?;
+        .ok_or_else(|| anyhow!("no \"event\" name"))?;
     if event_template(event).is_err() {
-        bail!(
-            "event file {}: \"event\": unknown event {event:?}; one of: {}",
-            file.display(),
-            events()
-        );
+        bail!("\"event\": unknown event {event:?}; one of: {}", events());
     }
-    let request = parsed.get("request").cloned().unwrap_or(json!({}));
-    let request = Request::parse(event, &request.to_string())
-        .with_context(|| format!("event file {}: \"request\"", file.display()))?;
+    let request = match parsed.request {
+        Some(raw) => in_place(text, raw.get()),
+        None => "{}".to_string(),
+    };
+    let request = Request::parse(event, &request).context("\"request\"")?;
     Ok((event.to_string(), request))
+}
+
+/// An event file; its request is parsed where it lies in the file.
+#[derive(serde::Deserialize)]
+struct EventFile<'a> {
+    event: Option<Value>,
+    #[serde(borrow)]
+    request: Option<&'a serde_json::value::RawValue>,
+}
+
+/// `file` with everything but `part` (a slice of it) blanked, line breaks
+/// kept: a parser of `part` then reports positions in the file.
+fn in_place(file: &str, part: &str) -> String {
+    let start = part.as_ptr() as usize - file.as_ptr() as usize;
+    let span = start..start + part.len();
+    file.char_indices()
+        .map(|(i, c)| match span.contains(&i) || c == '\n' {
+            true => c,
+            false => ' ',
+        })
+        .collect()
 }
 
 /// The runtime the plugin is configured with: NRI's current version and

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::model::{Patterns, ReadGrants};
 
 /// The custom section of a component that declares its reads.
-pub use crate::runtime::loader::READS_SECTION as SECTION;
+pub use crate::runtime::sections::READS_SECTION as SECTION;
 
 /// What a guest whose declared reads are not granted gets.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]

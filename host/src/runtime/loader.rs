@@ -22,6 +22,7 @@ use nri_proto::identity::check_identity;
 use super::{
     cache::{CompileCache, ContentDigest},
     guest::{GuestId, GuestPre, SandboxSpec},
+    sections::{custom_section, READS_SECTION},
     WasmEngine,
 };
 
@@ -270,68 +271,13 @@ fn read_capped(dir: &Dir, file: &str) -> std::io::Result<Vec<u8>> {
 
 /// Core modules and components share the magic; the version word tells
 /// them apart (1 for modules, 0x0001000d for components).
-/// The custom section of a component in which a guest declares what it
-/// reads (see `grants::reads`).
-pub const READS_SECTION: &str = "nri-wasm:reads";
-
-/// The contents of the top-level custom section `name` of a Wasm binary.
-fn custom_section<'a>(bytes: &'a [u8], name: &str) -> Option<&'a [u8]> {
-    let mut rest = bytes.get(8..)?;
-    while let Some((&id, after_id)) = rest.split_first() {
-        let (size, after_size) = leb128(after_id)?;
-        let body = after_size.get(..size)?;
-        if id == 0 {
-            let (len, after_len) = leb128(body)?;
-            if after_len.get(..len)? == name.as_bytes() {
-                return Some(&after_len[len..]);
-            }
-        }
-        rest = &after_size[size..];
-    }
-    None
-}
-
-/// An unsigned LEB128 number (at most 32 bits) and what follows it.
-fn leb128(bytes: &[u8]) -> Option<(usize, &[u8])> {
-    let mut value = 0usize;
-    for (i, &byte) in bytes.iter().enumerate().take(5) {
-        value |= usize::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            return Some((value, &bytes[i + 1..]));
-        }
-    }
-    None
-}
-
-fn is_core_module(bytes: &[u8]) -> bool {
+pub(crate) fn is_core_module(bytes: &[u8]) -> bool {
     bytes.len() >= 8 && &bytes[..4] == b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_custom_section_is_found_among_the_others() {
-        let mut bytes = b"\0asm\x0d\0\x01\0".to_vec();
-        let section = |id: u8, body: &[u8]| {
-            let mut s = vec![id, body.len() as u8];
-            s.extend_from_slice(body);
-            s
-        };
-        bytes.extend(section(1, b"xyz"));
-        bytes.extend(section(0, b"\x05othermounts = true"));
-        bytes.extend(section(0, b"\x0enri-wasm:readsmounts = true"));
-        assert_eq!(
-            custom_section(&bytes, READS_SECTION),
-            Some(&b"mounts = true"[..])
-        );
-        assert_eq!(custom_section(&bytes, "absent"), None);
-        assert_eq!(
-            custom_section(&bytes[..bytes.len() - 3], READS_SECTION),
-            None
-        );
-    }
 
     #[test]
     fn plugin_file_names() {

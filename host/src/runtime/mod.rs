@@ -9,6 +9,7 @@ mod exports;
 pub mod guest;
 pub mod loader;
 pub mod sandbox;
+pub mod sections;
 
 pub use cache::{CompileCache, ContentDigest};
 pub use engine::WasmEngine;

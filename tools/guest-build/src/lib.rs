@@ -189,32 +189,18 @@ pub const READS_SECTION: &str = "nri-wasm:reads";
 /// grants would say it (`mounts = true`, `annotations = [...]`), in a
 /// custom section at its end, which nri-wasm checks against the grants.
 pub fn declare_reads(component: &Path, reads: &str) -> anyhow::Result<()> {
-    let mut body = leb128(READS_SECTION.len());
-    body.extend_from_slice(READS_SECTION.as_bytes());
-    body.extend_from_slice(reads.as_bytes());
-    let mut section = vec![0];
-    section.extend(leb128(body.len()));
-    section.extend(body);
+    let mut section = Vec::new();
+    let custom = wasm_encoder::CustomSection {
+        name: READS_SECTION.into(),
+        data: reads.as_bytes().into(),
+    };
+    wasm_encoder::Section::append_to(&custom, &mut section);
     let mut file = std::fs::OpenOptions::new()
         .append(true)
         .open(component)
         .with_context(|| format!("opening {}", component.display()))?;
     std::io::Write::write_all(&mut file, &section)
         .with_context(|| format!("declaring the reads of {}", component.display()))
-}
-
-/// `n` as unsigned LEB128.
-fn leb128(mut n: usize) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            bytes.push(byte);
-            return bytes;
-        }
-        bytes.push(byte | 0x80);
-    }
 }
 
 /// Sets `mode` on `path`. nri-wasm refuses plugin files and directories

@@ -1,0 +1,100 @@
+//! `nri-wasm annotate`: writes into a built component what its manifest
+//! declares it reads, as the custom section nri-wasm checks against the
+//! read grants at load. Build scripts run it last.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context};
+use clap::Args;
+use serde::Deserialize;
+
+use crate::{
+    grants::ReadGrants,
+    runtime::{
+        loader::is_core_module,
+        sections::{with_custom_section, READS_SECTION},
+    },
+};
+
+/// Declare in a built plugin what it reads, from its manifest.
+#[derive(Debug, Args)]
+pub struct AnnotateArgs {
+    /// The component (`NN-name.wasm`); annotated in place unless --output.
+    plugin: PathBuf,
+    /// The plugin's manifest: `index`, `name`, `world` and `reads`, what
+    /// it reads as its read grants would say it.
+    #[arg(long, default_value = "plugin.toml")]
+    manifest: PathBuf,
+    /// Where to write the annotated component [default: over PLUGIN].
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+}
+
+/// A plugin's `plugin.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    index: String,
+    name: String,
+    world: String,
+    #[serde(default)]
+    reads: toml::Table,
+}
+
+pub(super) fn annotate(args: AnnotateArgs) -> anyhow::Result<()> {
+    let manifest = read_manifest(&args.manifest)?;
+    let output = args.output.as_deref().unwrap_or(&args.plugin);
+    let bytes = std::fs::read(&args.plugin)
+        .with_context(|| format!("cannot read {}", args.plugin.display()))?;
+    if is_core_module(&bytes) {
+        bail!(
+            "{}: a core Wasm module, not a component: annotate what the build made a component",
+            args.plugin.display()
+        );
+    }
+    let reads = manifest.reads.to_string();
+    let annotated = with_custom_section(&bytes, READS_SECTION, reads.as_bytes())
+        .map_err(|reason| anyhow!("{}: {reason}", args.plugin.display()))?;
+    write_like(&args.plugin, output, &annotated)?;
+    let expected = format!("{}-{}.wasm", manifest.index, manifest.name);
+    if output.file_name().is_some_and(|name| *name != *expected) {
+        eprintln!(
+            "warning: {}: nri-wasm takes a plugin's index and name from its file name; {} names it {expected}",
+            output.display(),
+            args.manifest.display()
+        );
+    }
+    let declared = match reads.trim() {
+        "" => "nothing its read grants hide".to_string(),
+        reads => reads.lines().collect::<Vec<_>>().join("; "),
+    };
+    println!(
+        "{}: world {}, declares it reads: {declared}",
+        output.display(),
+        manifest.world
+    );
+    Ok(())
+}
+
+/// The manifest, its reads checked as read grants are: a declaration
+/// nri-wasm could not judge is refused here rather than at load.
+fn read_manifest(file: &Path) -> anyhow::Result<Manifest> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let manifest: Manifest = toml::from_str(&text)
+        .map_err(|e| anyhow!("{}: {}", file.display(), e.to_string().trim_end()))?;
+    ReadGrants::deserialize(manifest.reads.clone())
+        .map_err(|e| anyhow!("{}: reads: {}", file.display(), e.to_string().trim_end()))?;
+    Ok(manifest)
+}
+
+/// Writes `bytes` to `output` through a file beside it, renamed over it,
+/// with the mode of `original` (nri-wasm refuses plugin files others can
+/// write, so the build's choice is kept).
+fn write_like(original: &Path, output: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mode = std::fs::metadata(original)?.permissions();
+    let temp = output.with_extension("wasm.tmp");
+    std::fs::write(&temp, bytes).with_context(|| format!("cannot write {}", temp.display()))?;
+    std::fs::set_permissions(&temp, mode)?;
+    std::fs::rename(&temp, output).with_context(|| format!("cannot write {}", output.display()))
+}
