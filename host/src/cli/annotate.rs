@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context};
 use clap::Args;
-use serde::Deserialize;
+use nri_wasm_guest_build::example::Example;
 
 use crate::{
     grants::ReadGrants,
@@ -30,19 +30,14 @@ pub struct AnnotateArgs {
     output: Option<PathBuf>,
 }
 
-/// A plugin's `plugin.toml`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Manifest {
-    index: String,
-    name: String,
-    world: String,
-    #[serde(default)]
-    reads: toml::Table,
-}
-
 pub(super) fn annotate(args: AnnotateArgs) -> anyhow::Result<()> {
     let manifest = read_manifest(&args.manifest)?;
+    let Some(reads) = manifest.reads.clone() else {
+        bail!(
+            "{}: says nothing of what the plugin reads: `reads = {{ ... }}`, as its read grants would say it (`reads = {{}}` when it reads nothing they hide)",
+            args.manifest.display()
+        );
+    };
     let output = args.output.as_deref().unwrap_or(&args.plugin);
     let bytes = std::fs::read(&args.plugin)
         .with_context(|| format!("cannot read {}", args.plugin.display()))?;
@@ -52,11 +47,10 @@ pub(super) fn annotate(args: AnnotateArgs) -> anyhow::Result<()> {
             args.plugin.display()
         );
     }
-    let reads = manifest.reads.to_string();
     let annotated = with_custom_section(&bytes, READS_SECTION, reads.as_bytes())
         .map_err(|reason| anyhow!("{}: {reason}", args.plugin.display()))?;
     write_like(&args.plugin, output, &annotated)?;
-    let expected = format!("{}-{}.wasm", manifest.index, manifest.name);
+    let expected = format!("{}.wasm", manifest.id());
     if output.file_name().is_some_and(|name| *name != *expected) {
         eprintln!(
             "warning: {}: nri-wasm takes a plugin's index and name from its file name; {} names it {expected}",
@@ -78,13 +72,11 @@ pub(super) fn annotate(args: AnnotateArgs) -> anyhow::Result<()> {
 
 /// The manifest, its reads checked as read grants are: a declaration
 /// nri-wasm could not judge is refused here rather than at load.
-fn read_manifest(file: &Path) -> anyhow::Result<Manifest> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let manifest: Manifest = toml::from_str(&text)
-        .map_err(|e| anyhow!("{}: {}", file.display(), e.to_string().trim_end()))?;
-    ReadGrants::deserialize(manifest.reads.clone())
-        .map_err(|e| anyhow!("{}: reads: {}", file.display(), e.to_string().trim_end()))?;
+pub(super) fn read_manifest(file: &Path) -> anyhow::Result<Example> {
+    let manifest = Example::read(file)?;
+    let reads = manifest.reads.as_deref().unwrap_or_default();
+    toml::from_str::<ReadGrants>(reads)
+        .map_err(|e| anyhow!("{}: reads: {}", file.display(), e.message()))?;
     Ok(manifest)
 }
 

@@ -1,8 +1,12 @@
 //! The command-line verbs, one per file.
 
+#[cfg(feature = "authoring")]
 mod annotate;
+#[cfg(feature = "authoring")]
+mod build;
 mod check;
 mod demo;
+#[cfg(feature = "authoring")]
 mod new;
 mod report;
 mod run;
@@ -73,7 +77,11 @@ enum Command {
     Check(check::CheckArgs),
     Test(test::TestArgs),
     Demo(demo::DemoArgs),
+    #[cfg(feature = "authoring")]
     New(new::NewArgs),
+    #[cfg(feature = "authoring")]
+    Build(build::BuildArgs),
+    #[cfg(feature = "authoring")]
     Annotate(annotate::AnnotateArgs),
 }
 
@@ -98,7 +106,11 @@ impl Cli {
                 Command::Check(args) => check::check(args).await,
                 Command::Test(args) => test::test(args).await,
                 Command::Demo(args) => demo::demo(args).await,
+                #[cfg(feature = "authoring")]
                 Command::New(args) => new::new(args),
+                #[cfg(feature = "authoring")]
+                Command::Build(args) => build::build(args),
+                #[cfg(feature = "authoring")]
                 Command::Annotate(args) => annotate::annotate(args),
             }
         })

@@ -31,6 +31,10 @@ pub struct NewArgs {
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Lang {
     Rust,
+    C,
+    Cpp,
+    Zig,
+    Go,
     Python,
     Js,
 }
@@ -94,6 +98,39 @@ const RUST: [Template; 3] = [
     script("build.sh", include_str!("../../scaffolds/rust/build.sh")),
 ];
 
+const C: [Template; 2] = [
+    file("{{module}}.c", include_str!("../../scaffolds/c/plugin.c")),
+    script("build.sh", include_str!("../../scaffolds/common/build.sh")),
+];
+
+const CPP: [Template; 2] = [
+    file(
+        "{{module}}.cpp",
+        include_str!("../../scaffolds/cpp/plugin.cpp"),
+    ),
+    script("build.sh", include_str!("../../scaffolds/common/build.sh")),
+];
+
+const ZIG: [Template; 2] = [
+    file(
+        "{{module}}.zig",
+        include_str!("../../scaffolds/zig/plugin.zig"),
+    ),
+    script("build.sh", include_str!("../../scaffolds/common/build.sh")),
+];
+
+const GO: [Template; 3] = [
+    file(
+        "{{module}}.go",
+        include_str!("../../scaffolds/go/plugin.go"),
+    ),
+    file(
+        "abi.go",
+        include_str!("../../../guest-examples/go/pod-metadata/abi.go"),
+    ),
+    script("build.sh", include_str!("../../scaffolds/common/build.sh")),
+];
+
 const PYTHON: [Template; 2] = [
     file(
         "{{module}}.py",
@@ -119,36 +156,68 @@ impl Lang {
     fn templates(self) -> &'static [Template] {
         match self {
             Lang::Rust => &RUST,
+            Lang::C => &C,
+            Lang::Cpp => &CPP,
+            Lang::Zig => &ZIG,
+            Lang::Go => &GO,
             Lang::Python => &PYTHON,
             Lang::Js => &JS,
         }
     }
 
     /// The values of the placeholders that differ by language.
-    fn values(self) -> [(&'static str, &'static str); 4] {
-        match self {
-            Lang::Rust => [
-                ("language", "Rust"),
-                ("source", "src/lib.rs"),
-                ("ignore", "/target/"),
-                ("limits", ""),
-            ],
-            Lang::Python => [
-                ("language", "Python"),
-                ("source", "{{module}}.py"),
-                ("ignore", "/.venv/\n__pycache__/"),
-                (
-                    "limits",
-                    "# CPython starts slowly and needs room.\nmemory-limit = \"128MiB\"\ndeadline = \"500ms\"\n",
-                ),
-            ],
-            Lang::Js => [
-                ("language", "JavaScript"),
-                ("source", "{{module}}.js"),
-                ("ignore", "/node_modules/\npackage-lock.json"),
-                ("limits", ""),
-            ],
-        }
+    fn values(self) -> [(&'static str, &'static str); 6] {
+        let (lang, language, source, ignore, toolchain) = match self {
+            Lang::Rust => ("rust", "Rust", "src/lib.rs", "/target/", ""),
+            Lang::C => (
+                "c",
+                "C",
+                "{{module}}.c",
+                "",
+                "wit-bindgen's C bindings of wit/, clang (Debian's, with wasi-libc) for wasm32-wasi",
+            ),
+            Lang::Cpp => (
+                "cpp",
+                "C++",
+                "{{module}}.cpp",
+                "",
+                "wit-bindgen's C++ bindings of wit/, `zig c++` (C++23, Zig from PyPI) for wasm32-wasi",
+            ),
+            Lang::Zig => (
+                "zig",
+                "Zig",
+                "{{module}}.zig",
+                "",
+                "wit-bindgen's C bindings of wit/, translated by `zig translate-c`, Zig (from PyPI) for wasm32-wasi",
+            ),
+            Lang::Go => (
+                "go",
+                "Go",
+                "{{module}}.go",
+                "",
+                "Go (from PyPI) for wasip1, with abi.go as its canonical ABI and a WASI stub",
+            ),
+            Lang::Python => ("python", "Python", "{{module}}.py", "/.venv/\n__pycache__/", ""),
+            Lang::Js => (
+                "js",
+                "JavaScript",
+                "{{module}}.js",
+                "/node_modules/\npackage-lock.json",
+                "",
+            ),
+        };
+        let limits = match self {
+            Lang::Python => "# CPython starts slowly and needs room.\nmemory-limit = \"128MiB\"\ndeadline = \"500ms\"\n",
+            _ => "",
+        };
+        [
+            ("lang", lang),
+            ("language", language),
+            ("source", source),
+            ("ignore", ignore),
+            ("toolchain", toolchain),
+            ("limits", limits),
+        ]
     }
 }
 
@@ -183,7 +252,7 @@ pub(super) fn new(args: NewArgs) -> anyhow::Result<()> {
     println!(
         "{}: a {} plugin; build and test it with\n  cd {}\n  ./build.sh\n  nri-wasm test {}-{}.wasm --config nri-wasm.toml --event events/create-container.json",
         dir.display(),
-        args.lang.values()[0].1,
+        args.lang.values()[1].1,
         dir.display(),
         args.index,
         args.name

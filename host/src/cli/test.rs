@@ -64,7 +64,7 @@ pub struct TestArgs {
     /// Directory for compiled guests, so that a second run compiles
     /// nothing [default: /var/cache/nri-wasm for root, else
     /// ~/.cache/nri-wasm].
-    #[arg(long)]
+    #[arg(long, env = "NRI_WASM_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
 }
 

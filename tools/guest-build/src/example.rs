@@ -19,6 +19,9 @@ pub struct Example {
     pub world: String,
     /// What it declares it reads (`reads = { ... }`), as TOML.
     pub reads: Option<String>,
+    /// The language it is written in, if its manifest says (the examples'
+    /// is their directory's).
+    pub language: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -28,6 +31,7 @@ struct Manifest {
     name: String,
     world: String,
     reads: Option<toml::Table>,
+    language: Option<String>,
 }
 
 impl Example {
@@ -71,20 +75,32 @@ pub fn examples_in(lang_dir: &Path) -> anyhow::Result<Vec<Example>> {
         .filter(|p| p.join("plugin.toml").is_file())
         .collect();
     dirs.sort();
-    dirs.into_iter()
-        .map(|dir| {
-            let file = dir.join("plugin.toml");
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            let manifest: Manifest =
-                toml::from_str(&text).with_context(|| format!("in {}", file.display()))?;
-            Ok(Example {
-                dir,
-                index: manifest.index,
-                name: manifest.name,
-                world: manifest.world,
-                reads: manifest.reads.map(|r| r.to_string()),
-            })
+    dirs.into_iter().map(Example::at).collect()
+}
+
+impl Example {
+    /// The plugin whose `plugin.toml` is in `dir`.
+    pub fn at(dir: PathBuf) -> anyhow::Result<Example> {
+        Example::read(&dir.join("plugin.toml"))
+    }
+
+    /// The plugin of the manifest `file`, in the directory of the file.
+    pub fn read(file: &Path) -> anyhow::Result<Example> {
+        let dir = match file.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let manifest: Manifest = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {}", file.display(), e.to_string().trim_end()))?;
+        Ok(Example {
+            dir,
+            index: manifest.index,
+            name: manifest.name,
+            world: manifest.world,
+            reads: manifest.reads.map(|r| r.to_string()),
+            language: manifest.language,
         })
-        .collect()
+    }
 }

@@ -73,21 +73,49 @@ pub fn build_examples(
     out_dir: &Path,
 ) -> anyhow::Result<Vec<BuiltGuest>> {
     let mut built = build_workspace(&examples_dir.join("rust/Cargo.toml"), target_dir, out_dir)?;
-    for (language, builder) in LANGUAGES {
+    for (language, _) in LANGUAGES {
         for example in example::examples_in(&examples_dir.join(language))? {
-            let work_dir = target_dir.join(language).join(example.id());
-            std::fs::create_dir_all(&work_dir)
-                .with_context(|| format!("creating {}", work_dir.display()))?;
-            let guest = builder(&example, wit_dir, &work_dir, out_dir)
-                .with_context(|| format!("building {}", example.dir.display()))?;
-            if let Some(reads) = &example.reads {
-                declare_reads(&guest.path, reads)?;
-            }
-            writable_by_owner_only(&guest.path, 0o644)?;
-            built.push(guest);
+            built.push(build_plugin(
+                &example, language, wit_dir, target_dir, out_dir,
+            )?);
         }
     }
     Ok(built)
+}
+
+/// The languages a plugin directory with a `plugin.toml` may be written
+/// in (Rust plugins are crates of a workspace: [`build_workspace`]).
+pub fn languages() -> impl Iterator<Item = &'static str> {
+    LANGUAGES.iter().map(|(language, _)| *language)
+}
+
+/// Builds the plugin `example`, written in `language`, against the WIT
+/// package in `wit_dir`, into `out_dir`, with intermediate files and
+/// toolchains under `target_dir`; writes its declared reads into it.
+pub fn build_plugin(
+    example: &example::Example,
+    language: &str,
+    wit_dir: &Path,
+    target_dir: &Path,
+    out_dir: &Path,
+) -> anyhow::Result<BuiltGuest> {
+    let Some((_, builder)) = LANGUAGES.iter().find(|(l, _)| *l == language) else {
+        bail!(
+            "cannot build {language:?} plugins: one of {}",
+            languages().collect::<Vec<_>>().join(", ")
+        );
+    };
+    // Toolchains are found from here, at `target_dir/toolchains`.
+    let work_dir = target_dir.join(language).join(example.id());
+    std::fs::create_dir_all(&work_dir)
+        .with_context(|| format!("creating {}", work_dir.display()))?;
+    let guest = builder(example, wit_dir, &work_dir, out_dir)
+        .with_context(|| format!("building {}", example.dir.display()))?;
+    if let Some(reads) = &example.reads {
+        declare_reads(&guest.path, reads)?;
+    }
+    writable_by_owner_only(&guest.path, 0o644)?;
+    Ok(guest)
 }
 
 fn cargo() -> Command {
