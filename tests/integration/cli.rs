@@ -468,3 +468,21 @@ fn demo_plays_a_scenario_of_your_own() {
         "{stderr}"
     );
 }
+
+#[test]
+fn build_refuses_a_manifest_whose_name_would_leave_its_directory() {
+    let work = tempfile::tempdir().unwrap();
+    for (index, name) in [("50", "../escape"), ("/tmp/x", "plugin"), ("50", "")] {
+        let manifest = format!(
+            "index = {index:?}\nname = {name:?}\nworld = \"adjusting\"\nlanguage = \"c\"\nreads = {{}}\n"
+        );
+        std::fs::write(work.path().join("plugin.toml"), manifest).unwrap();
+        let (ok, _, stderr) = nri_wasm(&["build", work.path().to_str().unwrap()]);
+        assert!(!ok);
+        assert!(
+            stderr.contains("a plugin is named by a two-digit index and a name of letters"),
+            "{stderr}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 1);
+}

@@ -133,12 +133,12 @@ fn test_says_what_the_read_grants_hid_in_the_event() {
         serde_json::json!([
             "2 env values",
             "1 mounts",
-            "annotations [\"secret.example.com/token\"]"
+            "pod annotations [\"secret.example.com/token\"]"
         ])
     );
     let (_, stdout, _) = nri_wasm(&args);
     assert!(
-        stdout.contains("hidden from it by its read grants: 2 env values, 1 mounts, annotations [\"secret.example.com/token\"]"),
+        stdout.contains("hidden from it by its read grants: 2 env values, 1 mounts, pod annotations [\"secret.example.com/token\"]"),
         "{stdout}"
     );
 }

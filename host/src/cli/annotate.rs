@@ -80,13 +80,25 @@ pub(super) fn read_manifest(file: &Path) -> anyhow::Result<Example> {
     Ok(manifest)
 }
 
-/// Writes `bytes` to `output` through a file beside it, renamed over it,
-/// with the mode of `original` (nri-wasm refuses plugin files others can
-/// write, so the build's choice is kept).
+/// Writes `bytes` to `output` through a new file beside it, renamed over
+/// it, with the mode of `original` (nri-wasm refuses plugin files others
+/// can write, so the build's choice is kept). The new file is created, not
+/// opened: a link planted at its name is not followed.
 fn write_like(original: &Path, output: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
     let mode = std::fs::metadata(original)?.permissions();
-    let temp = output.with_extension("wasm.tmp");
-    std::fs::write(&temp, bytes).with_context(|| format!("cannot write {}", temp.display()))?;
-    std::fs::set_permissions(&temp, mode)?;
-    std::fs::rename(&temp, output).with_context(|| format!("cannot write {}", output.display()))
+    let temp = output.with_extension(format!("wasm.{}.tmp", std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temp)
+        .and_then(|mut file| {
+            file.write_all(bytes)?;
+            file.set_permissions(mode)
+        })
+        .and_then(|()| std::fs::rename(&temp, output));
+    if written.is_err() {
+        std::fs::remove_file(&temp).ok();
+    }
+    written.with_context(|| format!("cannot write {}", output.display()))
 }

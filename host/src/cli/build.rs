@@ -18,8 +18,9 @@ pub struct BuildArgs {
     /// The plugin's directory: its `plugin.toml`, sources and `wit/`.
     #[arg(default_value = ".")]
     dir: PathBuf,
-    /// Where toolchains and intermediate files go [default: build/ in the
-    /// cache directory of `check` and `test`].
+    /// Where toolchains and intermediate files go [default:
+    /// ~/.cache/nri-wasm/build, for root too: they are no part of the
+    /// daemon's cache].
     #[arg(long, env = "NRI_WASM_BUILD_DIR")]
     build_dir: Option<PathBuf>,
 }
@@ -41,7 +42,7 @@ pub(super) fn build(args: BuildArgs) -> anyhow::Result<()> {
     };
     let build_dir = args
         .build_dir
-        .or_else(|| super::default_cache_dir().map(|dir| dir.join("build")))
+        .or_else(|| super::user_cache_dir().map(|dir| dir.join("build")))
         .ok_or_else(|| anyhow!("no cache directory (no HOME): say --build-dir"))?;
     let built = build_plugin(&plugin, &language, &dir.join("wit"), &build_dir, &dir)?;
     println!("{}", built.path.display());

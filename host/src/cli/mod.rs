@@ -44,18 +44,21 @@ impl GuestSource {
 
 /// The compile cache of `check` and `test` when none is given: the
 /// daemon's own (`/var/cache/nri-wasm`) for root, so that checking a
-/// plugin warms the daemon's start; else the user's cache directory.
+/// plugin warms the daemon's start; else the user's.
 fn default_cache_dir() -> Option<PathBuf> {
-    let home_cache = || {
-        std::env::var_os("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-            .map(|dir| dir.join("nri-wasm"))
-    };
     match crate::runtime::loader::daemon_uid() {
         Some(0) => Some(PathBuf::from("/var/cache/nri-wasm")),
-        _ => home_cache(),
+        _ => user_cache_dir(),
     }
+}
+
+/// `nri-wasm` in the user's cache directory (`$XDG_CACHE_HOME`, else
+/// `~/.cache`).
+fn user_cache_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|dir| dir.join("nri-wasm"))
 }
 
 /// A WebAssembly plugin runtime for NRI, the Node Resource Interface of

@@ -136,19 +136,15 @@ const PYTHON: [Template; 2] = [
         "{{module}}.py",
         include_str!("../../scaffolds/python/plugin.py"),
     ),
-    script("build.sh", include_str!("../../scaffolds/python/build.sh")),
+    script("build.sh", include_str!("../../scaffolds/common/build.sh")),
 ];
 
-const JS: [Template; 3] = [
+const JS: [Template; 2] = [
     file(
         "{{module}}.js",
         include_str!("../../scaffolds/js/plugin.js"),
     ),
-    file(
-        "package.json",
-        include_str!("../../scaffolds/js/package.json"),
-    ),
-    script("build.sh", include_str!("../../scaffolds/js/build.sh")),
+    script("build.sh", include_str!("../../scaffolds/common/build.sh")),
 ];
 
 impl Lang {
@@ -163,6 +159,11 @@ impl Lang {
             Lang::Python => &PYTHON,
             Lang::Js => &JS,
         }
+    }
+
+    /// The language's name, for people.
+    fn display_name(self) -> &'static str {
+        self.values()[1].1
     }
 
     /// The values of the placeholders that differ by language.
@@ -197,13 +198,19 @@ impl Lang {
                 "",
                 "Go (from PyPI) for wasip1, with abi.go as its canonical ABI and a WASI stub",
             ),
-            Lang::Python => ("python", "Python", "{{module}}.py", "/.venv/\n__pycache__/", ""),
+            Lang::Python => (
+                "python",
+                "Python",
+                "{{module}}.py",
+                "__pycache__/",
+                "componentize-py (from PyPI) bundles CPython with the module",
+            ),
             Lang::Js => (
                 "js",
                 "JavaScript",
                 "{{module}}.js",
-                "/node_modules/\npackage-lock.json",
                 "",
+                "componentize-js (from npm) embeds the module in the StarlingMonkey engine",
             ),
         };
         let limits = match self {
@@ -252,7 +259,7 @@ pub(super) fn new(args: NewArgs) -> anyhow::Result<()> {
     println!(
         "{}: a {} plugin; build and test it with\n  cd {}\n  ./build.sh\n  nri-wasm test {}-{}.wasm --config nri-wasm.toml --event events/create-container.json",
         dir.display(),
-        args.lang.values()[1].1,
+        args.lang.display_name(),
         dir.display(),
         args.index,
         args.name

@@ -285,7 +285,7 @@ const TEMPLATES: [(&str, &str); 14] = [
     ),
 ];
 
-pub(super) fn event_template(kind: &str) -> anyhow::Result<&'static str> {
+fn event_template(kind: &str) -> anyhow::Result<&'static str> {
     TEMPLATES
         .iter()
         .find(|(event, _)| *event == kind)
@@ -347,7 +347,10 @@ struct EventFile<'a> {
 /// `file` with everything but `part` (a slice of it) blanked, line breaks
 /// kept: a parser of `part` then reports positions in the file.
 fn in_place(file: &str, part: &str) -> String {
-    let start = part.as_ptr() as usize - file.as_ptr() as usize;
+    let start = (part.as_ptr() as usize).checked_sub(file.as_ptr() as usize);
+    let Some(start) = start.filter(|start| start + part.len() <= file.len()) else {
+        return part.to_string();
+    };
     let span = start..start + part.len();
     file.char_indices()
         .map(|(i, c)| match span.contains(&i) || c == '\n' {

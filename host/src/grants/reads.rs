@@ -178,17 +178,21 @@ pub fn hidden_in(
     }
     let maps = [
         (
-            "annotations",
+            "pod annotations",
             pod.map(|p| &p.annotations),
             &granted.annotations,
         ),
-        ("labels", pod.map(|p| &p.labels), &granted.labels),
+        ("pod labels", pod.map(|p| &p.labels), &granted.labels),
         (
-            "annotations",
+            "container annotations",
             container.map(|c| &c.annotations),
             &granted.annotations,
         ),
-        ("labels", container.map(|c| &c.labels), &granted.labels),
+        (
+            "container labels",
+            container.map(|c| &c.labels),
+            &granted.labels,
+        ),
     ];
     for (what, map, shown) in maps {
         let mut keys: Vec<&String> = map

@@ -19,10 +19,10 @@ pub fn custom_section<'a>(bytes: &'a [u8], name: &str) -> Option<&'a [u8]> {
 /// section of that name is dropped and the new one appended. Refuses a
 /// binary whose sections do not parse to its end.
 pub fn with_custom_section(bytes: &[u8], name: &str, contents: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = bytes
-        .get(..8)
-        .ok_or("too short for a Wasm binary")?
-        .to_vec();
+    if !bytes.starts_with(b"\0asm") || bytes.len() < 8 {
+        return Err("not a Wasm binary".into());
+    }
+    let mut out = bytes[..8].to_vec();
     let mut end = 8;
     for section in sections(bytes) {
         if custom_contents(bytes, &section, name).is_none() {
@@ -157,6 +157,16 @@ mod tests {
         assert!(with_custom_section(cut, READS_SECTION, b"")
             .unwrap_err()
             .contains("byte 8"));
-        assert!(with_custom_section(b"\0as", READS_SECTION, b"").is_err());
+        for not_wasm in [&b"\0as"[..], b"not wasm at all"] {
+            assert_eq!(
+                with_custom_section(not_wasm, READS_SECTION, b""),
+                Err("not a Wasm binary".to_string())
+            );
+        }
+    }
+
+    #[test]
+    fn the_guest_build_writes_the_section_nri_wasm_reads() {
+        assert_eq!(nri_wasm_guest_build::READS_SECTION, READS_SECTION);
     }
 }

@@ -94,6 +94,15 @@ impl Example {
             std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
         let manifest: Manifest = toml::from_str(&text)
             .map_err(|e| anyhow::anyhow!("{}: {}", file.display(), e.to_string().trim_end()))?;
+        // Both become parts of paths: nothing that could leave a directory.
+        if !is_index(&manifest.index) || !is_name(&manifest.name) {
+            anyhow::bail!(
+                "{}: a plugin is named by a two-digit index and a name of letters, digits, `-` and `_` (index {:?}, name {:?})",
+                file.display(),
+                manifest.index,
+                manifest.name
+            );
+        }
         Ok(Example {
             dir,
             index: manifest.index,
@@ -103,4 +112,15 @@ impl Example {
             language: manifest.language,
         })
     }
+}
+
+fn is_index(index: &str) -> bool {
+    index.len() == 2 && index.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }

@@ -100,6 +100,9 @@ pub fn build_plugin(
     out_dir: &Path,
 ) -> anyhow::Result<BuiltGuest> {
     let Some((_, builder)) = LANGUAGES.iter().find(|(l, _)| *l == language) else {
+        if language == "rust" {
+            bail!("a Rust plugin builds with cargo (its build.sh), not from its plugin.toml");
+        }
         bail!(
             "cannot build {language:?} plugins: one of {}",
             languages().collect::<Vec<_>>().join(", ")

@@ -24,12 +24,16 @@ pub fn ensure_debian_packages(packages: &[&str]) -> anyhow::Result<()> {
         return Ok(());
     }
     // A fresh machine may have no package lists yet.
-    run(
-        Command::new("apt-get").args(["update", "-q"]),
-        "apt-get update",
-    )?;
-    if !apt_get_install(&missing)? {
-        bail!("apt-get install {} failed", missing.join(" "));
+    let updated = Command::new("apt-get")
+        .args(["update", "-q"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !updated || !apt_get_install(&missing)? {
+        bail!(
+            "the Debian packages {} are missing and could not be installed: install them as root (apt-get install {})",
+            missing.join(" "),
+            missing.join(" ")
+        );
     }
     Ok(())
 }
