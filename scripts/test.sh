@@ -10,9 +10,13 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 rustup target add wasm32-unknown-unknown wasm32-wasip2
 
 # Grants are checked against what a real OCI runtime makes of an answer:
-# the tests run busybox containers with runc.
-if ! command -v runc >/dev/null || ! command -v busybox >/dev/null; then
-    packages=(runc busybox-static)
+# the tests run busybox containers with runc. Registry plugins are pushed
+# to and pulled from a real registry (Distribution), copied in with skopeo
+# and signed with keys openssl makes.
+if ! command -v runc >/dev/null || ! command -v busybox >/dev/null \
+    || ! command -v docker-registry >/dev/null || ! command -v skopeo >/dev/null \
+    || ! command -v openssl >/dev/null; then
+    packages=(runc busybox-static docker-registry skopeo openssl)
     export DEBIAN_FRONTEND=noninteractive
     apt-get install -y --no-install-recommends "${packages[@]}" \
         || { apt-get update && apt-get install -y --no-install-recommends "${packages[@]}"; }

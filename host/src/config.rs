@@ -15,6 +15,11 @@
 //! failure-policy = "fail-closed"
 //! config = "anything the guest understands"
 //! digest = "sha256:..."         # load only this content
+//!
+//! [plugins.env-injector]        # from a registry, not the directory
+//! source = "oci://registry.example.com/plugins/env-injector:v1@sha256:..."
+//! index = "20"                  # else the index it was pushed with
+//! verify = { key = "/etc/nri-wasm/keys/team.pub" }
 //! ```
 //!
 //! Read in two stages: the raw file (unknown keys are errors, reported
@@ -29,8 +34,11 @@ use std::{
 
 use serde::{de::Error as _, Deserialize, Deserializer};
 
+use nri_proto::identity::check_identity;
+
 use crate::{
     grants::{reads::MissingReads, Grants, ReadGrants, Scope},
+    oci::{registry::Access, OciReference, PluginSource},
     runtime::{ContentDigest, GuestLimits, SandboxSpec, WasiAccess},
 };
 
@@ -68,6 +76,10 @@ pub struct GuestSettings {
     pub wasi: Option<WasiAccess>,
     /// The only content its plugin file may have.
     pub digest: Option<ContentDigest>,
+    /// The registry it comes from, instead of the plugin directory.
+    pub source: Option<PluginSource>,
+    /// Whether it must come signed from a registry.
+    pub require_signature: bool,
 }
 
 impl GuestSettings {
@@ -99,6 +111,14 @@ pub struct DaemonSettings {
     pub status_address: Option<String>,
     /// Whether plugin and configuration changes are applied while running.
     pub reload: Option<bool>,
+    /// The Docker `config.json` registry credentials are read from
+    /// [default: `$DOCKER_CONFIG/config.json`, else
+    /// `~/.docker/config.json`].
+    pub registry_credentials: Option<PathBuf>,
+    /// How often registry tags are resolved again; tags are resolved at
+    /// start (and when a section changes) only, unless this is set.
+    #[serde(default, deserialize_with = "interval")]
+    pub resolve_interval: Option<Duration>,
 }
 
 /// The validated configuration.
@@ -164,6 +184,20 @@ struct RawPluginSettings {
     wasi: Option<WasiAccess>,
     #[serde(default, deserialize_with = "digest")]
     digest: Option<ContentDigest>,
+    source: Option<String>,
+    index: Option<String>,
+    #[serde(default)]
+    insecure: bool,
+    ca: Option<PathBuf>,
+    verify: Option<Verify>,
+}
+
+/// How a registry plugin's signature is checked.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Verify {
+    /// A PEM ECDSA P-256 public key (cosign's).
+    key: PathBuf,
 }
 
 #[derive(Default, Deserialize)]
@@ -175,6 +209,8 @@ struct RawGuestSettings {
     deadline: Option<Duration>,
     failure_policy: Option<FailurePolicy>,
     config: Option<String>,
+    #[serde(default)]
+    require_signature: bool,
 }
 
 /// Longest per-call deadline accepted: NRI's default request timeout is
@@ -208,6 +244,24 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Erro
     }
     Ok(Some(value))
 }
+
+fn interval<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    let value = humantime::parse_duration(&text).map_err(|e| {
+        D::Error::custom(format!(
+            "invalid duration {text:?}: {e} (write for example \"10m\")"
+        ))
+    })?;
+    if value < MIN_RESOLVE_INTERVAL {
+        return Err(D::Error::custom(format!(
+            "resolve-interval {text:?} is below {MIN_RESOLVE_INTERVAL:?}: each resolution asks every plugin's registry"
+        )));
+    }
+    Ok(Some(value))
+}
+
+/// Shortest interval tags are resolved again at.
+pub const MIN_RESOLVE_INTERVAL: Duration = Duration::from_secs(10);
 
 fn digest<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ContentDigest>, D::Error> {
     let text = String::deserialize(d)?;
@@ -255,7 +309,52 @@ impl RawGuestSettings {
             scope: Scope::default(),
             wasi: None,
             digest: None,
+            source: None,
+            require_signature: self.require_signature || base.require_signature,
         }
+    }
+}
+
+impl RawPluginSettings {
+    /// The registry source of the section, checked: the keys that only a
+    /// source takes are errors without one.
+    fn source(
+        &self,
+        daemon: &DaemonSettings,
+        require_signature: bool,
+    ) -> Result<Option<PluginSource>, String> {
+        let Some(text) = &self.source else {
+            let stray = [
+                ("index", self.index.is_some()),
+                ("insecure", self.insecure),
+                ("ca", self.ca.is_some()),
+                ("verify", self.verify.is_some()),
+            ];
+            return match stray.iter().find(|(_, set)| *set) {
+                Some((key, _)) => Err(format!(
+                    "`{key}` is a setting of registry plugins, and the section names no `source`"
+                )),
+                None => Ok(None),
+            };
+        };
+        let reference: OciReference = text.parse()?;
+        if let Some(index) = &self.index {
+            check_identity("plugin", index).map_err(|e| e.to_string())?;
+        }
+        if reference.digest().is_none() && self.digest.is_none() {
+            tracing::warn!(source = %reference, "a registry plugin pinned by no digest runs whatever its tag names; add @sha256:... to the reference");
+        }
+        Ok(Some(PluginSource {
+            reference,
+            index: self.index.clone(),
+            access: Access {
+                insecure: self.insecure,
+                ca: self.ca.clone(),
+                credentials: daemon.registry_credentials.clone(),
+            },
+            verify_key: self.verify.as_ref().map(|v| v.key.clone()),
+            require_signature,
+        }))
     }
 }
 
@@ -286,7 +385,11 @@ impl Config {
                     deadline: plugin.deadline,
                     failure_policy: plugin.failure_policy,
                     config: plugin.config.clone(),
+                    require_signature: false,
                 };
+                let source = plugin
+                    .source(&raw.daemon, defaults.require_signature)
+                    .map_err(|e| format!("[plugins.{name}]: {e}"))?;
                 let settings = GuestSettings {
                     grants: plugin.grants.clone(),
                     read: plugin.read.clone(),
@@ -294,11 +397,12 @@ impl Config {
                     scope: plugin.scope.clone(),
                     wasi: plugin.wasi.clone(),
                     digest: plugin.digest,
+                    source,
                     ..settings.over(&defaults)
                 };
-                (name.clone(), settings)
+                Ok((name.clone(), settings))
             })
-            .collect();
+            .collect::<Result<_, String>>()?;
         Ok(Config {
             daemon: raw.daemon,
             defaults,
@@ -317,6 +421,18 @@ impl Config {
             .get(name)
             .cloned()
             .unwrap_or_else(|| self.defaults.clone())
+    }
+
+    /// Whether `[defaults] require-signature` is set.
+    pub fn require_signature(&self) -> bool {
+        self.defaults.require_signature
+    }
+
+    /// The sections that take their plugin from a registry.
+    pub fn sources(&self) -> impl Iterator<Item = (&str, &PluginSource)> {
+        self.plugins
+            .iter()
+            .filter_map(|(name, s)| Some((name.as_str(), s.source.as_ref()?)))
     }
 
     /// Names with a section of their own.
@@ -385,6 +501,62 @@ mod tests {
                 err.contains(line) && err.contains(what),
                 "{text:?} gave {err}"
             );
+        }
+    }
+
+    #[test]
+    fn registry_sources_are_checked_with_their_section() {
+        let config = Config::parse(
+            r#"
+            [daemon]
+            registry-credentials = "/etc/nri-wasm/registry.json"
+            resolve-interval = "10m"
+
+            [defaults]
+            require-signature = true
+
+            [plugins.env]
+            source = "oci://registry.example.com/plugins/env:v1"
+            index = "20"
+            verify = { key = "/etc/nri-wasm/keys/team.pub" }
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            config.daemon().resolve_interval,
+            Some(Duration::from_secs(600))
+        );
+        let (name, source) = config.sources().next().unwrap();
+        assert_eq!(name, "env");
+        assert_eq!(source.index.as_deref(), Some("20"));
+        assert!(source.require_signature);
+        assert_eq!(
+            source.access.credentials.as_deref(),
+            Some(Path::new("/etc/nri-wasm/registry.json"))
+        );
+        assert!(config.guest("other").require_signature);
+        let cases = [
+            (
+                "[plugins.x]\nindex = \"20\"\n",
+                "`index` is a setting of registry plugins",
+            ),
+            (
+                "[plugins.x]\nsource = \"registry.example.com/x\"\n",
+                "is not a registry reference",
+            ),
+            (
+                "[plugins.x]\nsource = \"oci://x:v1\"\n",
+                "names no registry host",
+            ),
+            (
+                "[plugins.x]\nsource = \"oci://r.example/x\"\nindex = \"7\"\n",
+                "must be exactly two digits",
+            ),
+            ("[daemon]\nresolve-interval = \"1s\"\n", "is below 10s"),
+        ];
+        for (text, what) in cases {
+            let err = Config::parse(text).unwrap_err();
+            assert!(err.contains(what), "{text:?} gave {err}");
         }
     }
 

@@ -18,6 +18,7 @@ pub mod grants;
 
 pub mod metrics;
 pub mod observe;
+pub mod oci;
 pub mod plugins;
 pub mod protocol;
 pub mod runtime;

@@ -3,11 +3,13 @@
 //! removed while the daemon runs. Events in flight finish with the guests
 //! they started with; a reload that fails (a bad configuration, an
 //! unreadable directory) changes nothing; a plugin file refused on reload
-//! leaves the version already running in place.
+//! leaves the version already running in place. Plugins a section takes
+//! from a registry load beside the directory's; a pull that fails keeps
+//! the running version and is tried again with backoff.
 
 use std::{
     path::{Path, PathBuf},
-    sync::Arc,
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -21,12 +23,14 @@ use crate::{
     dispatch::{Dispatcher, GuestChanges},
     grants::reads::{self, Verdict},
     metrics::Metrics,
+    oci::{PluginSource, Pulled, Puller},
+    protocol::Backoff,
     runtime::{
         loader::{
-            check_trusted_dir, load_plugins, open_cache_dir, open_dir, untrusted, LoadReport,
-            Refusal,
+            check_trusted_dir, load_bytes, load_plugins, open_cache_dir, open_dir, untrusted,
+            LoadReport, Refusal,
         },
-        CompileCache, GuestPre, WasmEngine,
+        CompileCache, ContentDigest, GuestId, GuestPre, WasmEngine,
     },
 };
 
@@ -43,6 +47,9 @@ pub struct PluginSet {
     config: Option<PathBuf>,
     engine: WasmEngine,
     cache: CompileCache,
+    puller: Puller,
+    /// Whether the last load had a registry pull to try again.
+    pull_failed: Mutex<bool>,
 }
 
 /// One load: the configuration and what the directory gave with it.
@@ -63,13 +70,20 @@ impl PluginSet {
         cache_dir: Option<&Path>,
     ) -> anyhow::Result<Self> {
         let engine = WasmEngine::new()?;
-        let cache_dir = cache_dir.and_then(open_trusted_cache);
-        let cache = CompileCache::new(engine.engine(), cache_dir);
+        let trusted = cache_dir.and_then(open_trusted_cache);
+        // Pulled plugins are kept beside the compiled code, under the same
+        // trust rules; without a trusted cache there is nowhere to keep them.
+        let store = cache_dir
+            .filter(|_| trusted.is_some())
+            .map(|d| d.join(STORE_DIR));
+        let cache = CompileCache::new(engine.engine(), trusted);
         Ok(PluginSet {
             dir: dir.to_path_buf(),
             config: config.map(Path::to_path_buf),
             engine,
             cache,
+            puller: Puller::new(store),
+            pull_failed: Mutex::new(false),
         })
     }
 
@@ -104,7 +118,12 @@ impl PluginSet {
             config.guest(&id.name).sandbox()
         })
         .with_context(|| format!("cannot load plugin directory {}", self.dir.display()))?;
+        self.load_sources(&config, &mut report);
+        refuse_unsigned_files(&mut report, &config, &self.dir);
         judge_reads(&mut report, &config, &self.dir);
+        report.guests.sort_by(|a, b| a.id().cmp(b.id()));
+        let digests: Vec<ContentDigest> = report.guests.iter().map(GuestPre::digest).collect();
+        self.cache.keep_only(&digests);
         for refusal in &report.refused {
             tracing::error!(file = %refusal.file.display(), reason = %refusal.reason, "plugin refused");
         }
@@ -132,6 +151,78 @@ impl PluginSet {
             }
         }
         Ok(Loaded { config, report })
+    }
+
+    /// Pulls and loads the plugins sections take from registries.
+    fn load_sources(&self, config: &Config, report: &mut LoadReport) {
+        let sources: Vec<(&str, &PluginSource)> = config.sources().collect();
+        let pulls = self
+            .puller
+            .pull_all(&sources.iter().map(|(_, s)| *s).collect::<Vec<_>>());
+        let mut failed = false;
+        for ((name, source), pulled) in sources.into_iter().zip(pulls) {
+            let taken = report
+                .guests
+                .iter()
+                .map(GuestPre::id)
+                .chain(report.refused.iter().filter_map(|r| r.id.as_ref()))
+                .find(|id| id.name == name)
+                .cloned();
+            let loaded = pulled.and_then(|pulled| {
+                failed |= pulled.stale.is_some();
+                self.load_pulled(config, name, source, &pulled, taken)
+            });
+            match loaded {
+                Ok(guest) => report.guests.push(guest),
+                Err(reason) => {
+                    failed = true;
+                    report.refused.push(Refusal {
+                        file: PathBuf::from(source.reference.to_string()),
+                        id: None,
+                        reason,
+                    });
+                }
+            }
+        }
+        *self.pull_failed.lock().expect("never poisoned") = failed;
+    }
+
+    fn load_pulled(
+        &self,
+        config: &Config,
+        name: &str,
+        source: &PluginSource,
+        pulled: &Pulled,
+        taken: Option<GuestId>,
+    ) -> Result<GuestPre, String> {
+        let digest = pulled.manifest;
+        if let Some(reason) = &pulled.stale {
+            tracing::warn!(source = %source.reference, manifest = %format!("sha256:{digest}"), error = %reason, "the registry cannot be reached; running what it gave before");
+        }
+        let index = source
+            .index
+            .clone()
+            .or_else(|| pulled.plugin_id.as_ref().map(|id| id.index.clone()))
+            .ok_or_else(|| format!("manifest sha256:{digest}: the artifact carries no plugin index; give the section an `index = \"NN\"`"))?;
+        let id = GuestId {
+            index,
+            name: name.to_string(),
+        };
+        if let Some(other) = taken {
+            return Err(format!(
+                "name {name:?} is already taken by {other} of the plugin directory"
+            ));
+        }
+        let sandbox = config.guest(name).sandbox();
+        let guest = load_bytes(&self.engine, &self.cache, &pulled.component, id, sandbox)
+            .map_err(|e| format!("manifest sha256:{digest}: {e}"))?;
+        tracing::info!(guest = %guest.id(), source = %source.reference, manifest = %format!("sha256:{digest}"), signed = pulled.signed, "registry plugin ready");
+        Ok(guest)
+    }
+
+    /// Whether the last load left a registry pull to try again.
+    pub fn pull_failed(&self) -> bool {
+        *self.pull_failed.lock().expect("never poisoned")
     }
 
     /// Loads the plugins into a new dispatcher that reports to `metrics`.
@@ -162,18 +253,32 @@ impl PluginSet {
     /// changed and how many files were refused.
     pub fn reload(&self, dispatcher: &Dispatcher) -> anyhow::Result<(GuestChanges, usize)> {
         let Loaded { config, report } = self.load()?;
-        // A file refused now keeps the version of it already running.
-        let keep: Vec<_> = report.refused.iter().filter_map(|r| r.id.clone()).collect();
+        // A file refused now keeps the version of it already running; so
+        // does a registry plugin its section still names that did not load.
+        let mut keep: Vec<_> = report.refused.iter().filter_map(|r| r.id.clone()).collect();
+        let loaded: Vec<&str> = report.guests.iter().map(|g| g.id().name.as_str()).collect();
+        keep.extend(
+            dispatcher
+                .guests()
+                .iter()
+                .map(|slot| slot.id().clone())
+                .filter(|id| {
+                    config.guest(&id.name).source.is_some() && !loaded.contains(&id.name.as_str())
+                }),
+        );
         let changes = dispatcher.replace_guests(report.guests, &config, &keep);
         Ok((changes, report.refused.len()))
     }
 
     /// Watches the plugin directory and the configuration file and
-    /// reloads on change until `stop`.
+    /// reloads on change until `stop`; pulls that failed are tried again
+    /// with backoff, and registry tags are resolved again every
+    /// `resolve_interval`, if given.
     pub async fn watch(
         self: Arc<Self>,
         dispatcher: Arc<Dispatcher>,
         metrics: Option<Arc<Metrics>>,
+        resolve_interval: Option<Duration>,
         stop: CancellationToken,
     ) -> anyhow::Result<()> {
         let (changed, mut changes) = mpsc::unbounded_channel();
@@ -185,13 +290,25 @@ impl PluginSet {
             })
             .context("cannot watch for plugin changes")?;
         self.watch_paths(&mut watcher)?;
+        let mut retry = Backoff::new(PULL_RETRY_FIRST, PULL_RETRY_MAX);
+        let mut resolve = resolve_interval
+            .map(|every| tokio::time::interval_at(tokio::time::Instant::now() + every, every));
         loop {
+            let retry_in = self.pull_failed().then(|| retry.next_delay());
             tokio::select! {
-                Some(()) = changes.recv() => {}
+                Some(()) = changes.recv() => {
+                    if !settle(&mut changes, &stop).await {
+                        return Ok(());
+                    }
+                }
+                () = sleep_or_never(retry_in) => {
+                    tracing::info!(attempt = retry.attempts(), "pulling the registry plugins that failed again");
+                }
+                _ = tick_or_never(resolve.as_mut()) => {
+                    tracing::debug!("resolving registry tags again");
+                    self.puller.forget_tags();
+                }
                 () = stop.cancelled() => return Ok(()),
-            }
-            if !settle(&mut changes, &stop).await {
-                return Ok(());
             }
             let plugins = self.clone();
             let target = dispatcher.clone();
@@ -200,6 +317,9 @@ impl PluginSet {
                 .context("reload task failed")?;
             let guests = dispatcher.guests().len();
             report_reload(&result, guests, metrics.as_deref());
+            if !self.pull_failed() {
+                retry.reset();
+            }
         }
     }
 
@@ -224,6 +344,26 @@ impl PluginSet {
     }
 }
 
+/// The directory of the cache that holds pulled plugins.
+pub const STORE_DIR: &str = "oci";
+
+/// With `[defaults] require-signature = true`, the files of the plugin
+/// directory, which carry no signature, are refused.
+fn refuse_unsigned_files(report: &mut LoadReport, config: &Config, dir: &Path) {
+    for guest in std::mem::take(&mut report.guests) {
+        let settings = config.guest(&guest.id().name);
+        if settings.require_signature && settings.source.is_none() {
+            report.refused.push(Refusal {
+                file: dir.join(format!("{}.wasm", guest.id())),
+                id: Some(guest.id().clone()),
+                reason: "is a file of the plugin directory, which carries no signature; [defaults] require-signature = true admits only signed registry plugins".into(),
+            });
+        } else {
+            report.guests.push(guest);
+        }
+    }
+}
+
 /// The configuration file of plugin directory `dir`: `explicit` if given,
 /// else its `nri-wasm.toml` if it has one.
 pub fn config_file(dir: &Path, explicit: Option<&Path>) -> Option<PathBuf> {
@@ -232,6 +372,26 @@ pub fn config_file(dir: &Path, explicit: Option<&Path>) -> Option<PathBuf> {
         Some(file) => Some(file.to_path_buf()),
         None if beside.is_file() => Some(beside),
         None => None,
+    }
+}
+
+/// First delay before a failed registry pull is tried again; it doubles
+/// up to [`PULL_RETRY_MAX`].
+const PULL_RETRY_FIRST: Duration = Duration::from_secs(1);
+/// Longest delay between attempts to pull.
+const PULL_RETRY_MAX: Duration = Duration::from_secs(300);
+
+async fn sleep_or_never(delay: Option<Duration>) {
+    match delay {
+        Some(delay) => tokio::time::sleep(delay).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn tick_or_never(interval: Option<&mut tokio::time::Interval>) {
+    match interval {
+        Some(interval) => drop(interval.tick().await),
+        None => std::future::pending().await,
     }
 }
 
@@ -308,11 +468,20 @@ fn judge_reads(report: &mut LoadReport, config: &Config, dir: &Path) {
                 report.guests.push(guest);
             }
             Err(reason) => report.refused.push(Refusal {
-                file: dir.join(format!("{}.wasm", guest.id())),
+                file: origin(config, dir, guest.id()),
                 id: Some(guest.id().clone()),
                 reason,
             }),
         }
+    }
+}
+
+/// Where guest `id` came from, for people to read: its registry
+/// reference, or its file.
+fn origin(config: &Config, dir: &Path, id: &GuestId) -> PathBuf {
+    match config.guest(&id.name).source {
+        Some(source) => PathBuf::from(source.reference.to_string()),
+        None => dir.join(format!("{id}.wasm")),
     }
 }
 

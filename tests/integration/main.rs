@@ -17,6 +17,7 @@ mod languages;
 mod loading;
 mod reads;
 mod reconnect;
+mod registry;
 mod reload;
 mod replay;
 mod runc;

@@ -5,25 +5,28 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::anyhow;
 use clap::Args;
 
 use crate::{
     config::Config,
     grants::Scope,
-    plugins::{open_trusted_cache, reads_verdict},
+    oci::{reference::SCHEME, OciReference, PluginSource, Puller},
+    plugins::{open_trusted_cache, reads_verdict, STORE_DIR},
     runtime::{
-        loader::{load_file, open_dir, parse_file_name},
+        loader::{load_bytes, load_file, open_dir, parse_file_name},
         sections::READS_SECTION,
-        CompileCache, GuestPre, WasmEngine,
+        CompileCache, GuestId, GuestPre, WasmEngine,
     },
 };
 
-/// Check a plugin file: component validity, exports, imports, events,
-/// and what the configuration grants it.
+/// Check a plugin file or registry reference: component validity,
+/// exports, imports, events, and what the configuration grants it.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The plugin file (`NN-name.wasm`).
+    /// The plugin file (`NN-name.wasm`), or a registry reference
+    /// (`oci://HOST/REPO:TAG@sha256:...`), pulled as the daemon pulls it
+    /// (with the configuration's section for it, if one names it).
     plugin: PathBuf,
     /// Configuration file with the plugin's grants and limits.
     #[arg(long)]
@@ -90,41 +93,105 @@ pub(super) fn load_single(
         Some(file) => Config::load(file)?,
         None => Config::default(),
     };
-    let file = plugin
-        .file_name()
-        .and_then(|f| f.to_str())
-        .ok_or_else(|| anyhow!("{}: not a file name", plugin.display()))?
-        .to_string();
-    let id = match parse_file_name(&file) {
-        Ok(Some(id)) => id,
-        Ok(None) => bail!(
-            "{}: not a plugin file: its name ends in .wasm",
-            plugin.display()
-        ),
-        Err(rule) => bail!("{}: {rule}", plugin.display()),
-    };
-    let dir = plugin
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let dir = open_dir(dir).with_context(|| format!("cannot open {}", dir.display()))?;
     let engine = WasmEngine::new()?;
     let cache_dir = cache_dir
         .map(PathBuf::from)
         .or_else(super::default_cache_dir);
-    let cache = CompileCache::new(
-        engine.engine(),
-        cache_dir.as_deref().and_then(open_trusted_cache),
-    );
-    let sandbox = config.guest(&id.name).sandbox();
-    let guest = load_file(&engine, &cache, &dir, &file, id, sandbox)
-        .map_err(|reason| anyhow!("{}: {reason}", plugin.display()))?;
+    let trusted = cache_dir.as_deref().and_then(open_trusted_cache);
+    let store = cache_dir
+        .filter(|_| trusted.is_some())
+        .map(|d| d.join(STORE_DIR));
+    let cache = CompileCache::new(engine.engine(), trusted);
+    let guest = match plugin.to_str().filter(|p| p.starts_with(SCHEME)) {
+        Some(reference) => load_reference(&engine, &cache, store, reference, &config),
+        None => load_plugin_file(&engine, &cache, plugin, &config),
+    }
+    .map_err(|reason| anyhow!("{}: {reason}", plugin.display()))?;
     let warnings = reads_verdict(&guest, &config)
         .map_err(|reason| anyhow!("{}: {reason}", plugin.display()))?;
     for warning in warnings {
         eprintln!("warning: {}: {warning}", plugin.display());
     }
     Ok((guest, config))
+}
+
+/// Loads the plugin file `plugin`.
+fn load_plugin_file(
+    engine: &WasmEngine,
+    cache: &CompileCache,
+    plugin: &Path,
+    config: &Config,
+) -> Result<GuestPre, String> {
+    let file = plugin
+        .file_name()
+        .and_then(|f| f.to_str())
+        .ok_or("not a file name")?
+        .to_string();
+    let id = match parse_file_name(&file) {
+        Ok(Some(id)) => id,
+        Ok(None) => return Err("not a plugin file: its name ends in .wasm".into()),
+        Err(rule) => return Err(rule),
+    };
+    let dir = plugin
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let dir = open_dir(dir).map_err(|e| format!("cannot open {}: {e}", dir.display()))?;
+    let sandbox = config.guest(&id.name).sandbox();
+    load_file(engine, cache, &dir, &file, id, sandbox)
+}
+
+/// Pulls registry reference `text` into the store in `store` and loads
+/// it, with the settings of the section whose source it is, if any: its
+/// name, index, access and verify key.
+fn load_reference(
+    engine: &WasmEngine,
+    cache: &CompileCache,
+    store: Option<PathBuf>,
+    text: &str,
+    config: &Config,
+) -> Result<GuestPre, String> {
+    let reference: OciReference = text.parse()?;
+    let section = config.sources().find(|(_, s)| s.reference == reference);
+    let source = match section {
+        Some((_, source)) => source.clone(),
+        None => PluginSource {
+            reference,
+            index: None,
+            access: Default::default(),
+            verify_key: None,
+            require_signature: config.require_signature(),
+        },
+    };
+    let pulled = Puller::new(store)
+        .pull_all(&[&source])
+        .pop()
+        .expect("one pull per source")?;
+    let digest = pulled.manifest;
+    let pushed = pulled.plugin_id.clone();
+    let id = match (section, pushed) {
+        (Some((name, _)), pushed) => GuestId {
+            index: source.index.clone().or(pushed.map(|p| p.index)).ok_or(
+                "the artifact carries no plugin index, and its section gives no `index`",
+            )?,
+            name: name.to_string(),
+        },
+        (None, Some(pushed)) => pushed,
+        (None, None) => {
+            return Err(format!(
+                "manifest sha256:{digest}: the artifact does not say which plugin it is; check it with a configuration whose section names it as its source"
+            ))
+        }
+    };
+    let signed = if pulled.signed {
+        ", signature verified"
+    } else {
+        ""
+    };
+    eprintln!("{text}: manifest sha256:{digest}{signed}");
+    let sandbox = config.guest(&id.name).sandbox();
+    load_bytes(engine, cache, &pulled.component, id, sandbox)
+        .map_err(|e| format!("manifest sha256:{digest}: {e}"))
 }
 
 /// The entries of a grant table that grant something (deny is the default).

@@ -8,6 +8,7 @@ mod check;
 mod demo;
 #[cfg(feature = "authoring")]
 mod new;
+mod push;
 mod report;
 mod run;
 mod test;
@@ -80,6 +81,7 @@ enum Command {
     Check(check::CheckArgs),
     Test(test::TestArgs),
     Demo(demo::DemoArgs),
+    Push(push::PushArgs),
     #[cfg(feature = "authoring")]
     New(new::NewArgs),
     #[cfg(feature = "authoring")]
@@ -109,6 +111,7 @@ impl Cli {
                 Command::Check(args) => check::check(args).await,
                 Command::Test(args) => test::test(args).await,
                 Command::Demo(args) => demo::demo(args).await,
+                Command::Push(args) => push::push(args).await,
                 #[cfg(feature = "authoring")]
                 Command::New(args) => new::new(args),
                 #[cfg(feature = "authoring")]

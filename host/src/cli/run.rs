@@ -130,7 +130,12 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<()> {
         tokio::spawn(status::serve(listener, status, stop.clone()));
     }
     if settings.reload {
-        let watch = plugins.watch(dispatcher.clone(), Some(metrics), stop.clone());
+        let watch = plugins.watch(
+            dispatcher.clone(),
+            Some(metrics),
+            daemon.resolve_interval,
+            stop.clone(),
+        );
         tokio::spawn(async move {
             if let Err(err) = watch.await {
                 tracing::error!(error = %format!("{err:#}"), "plugin changes are not applied while running");

@@ -188,8 +188,6 @@ pub fn load_plugins(
         }
     }
     report.guests.sort_by(|a, b| a.id().cmp(b.id()));
-    let digests: Vec<ContentDigest> = report.guests.iter().map(GuestPre::digest).collect();
-    cache.keep_only(&digests);
     Ok(report)
 }
 
@@ -223,16 +221,28 @@ fn load_one(
     sandbox: SandboxSpec,
 ) -> Result<GuestPre, String> {
     let bytes = read_capped(dir, file).map_err(|e| format!("cannot read: {e}"))?;
-    if is_core_module(&bytes) {
+    load_bytes(engine, cache, &bytes, id, sandbox)
+}
+
+/// Loads a component from its bytes. The error says why it cannot be a
+/// guest.
+pub fn load_bytes(
+    engine: &WasmEngine,
+    cache: &CompileCache,
+    bytes: &[u8],
+    id: GuestId,
+    sandbox: SandboxSpec,
+) -> Result<GuestPre, String> {
+    if is_core_module(bytes) {
         return Err("is a core Wasm module, not a component; build it as a component (for example with `wasm-tools component new`)".into());
     }
-    let digest = ContentDigest::of(&bytes);
+    let digest = ContentDigest::of(bytes);
     if let Some(pinned) = sandbox.pinned.filter(|p| *p != digest) {
         return Err(format!(
             "has content sha256:{digest}, not the sha256:{pinned} its configuration pins"
         ));
     }
-    let declared_reads = match custom_section(&bytes, READS_SECTION) {
+    let declared_reads = match custom_section(bytes, READS_SECTION) {
         None => None,
         Some(text) => Some(String::from_utf8(text.to_vec()).map_err(|_| {
             format!("its declared reads (custom section {READS_SECTION}) are not UTF-8")
@@ -241,7 +251,7 @@ fn load_one(
     let compiled_before = cache.compiled();
     let started = std::time::Instant::now();
     let component = cache
-        .component(engine.engine(), &bytes, digest)
+        .component(engine.engine(), bytes, digest)
         .map_err(|e| format!("is not a valid Wasm component: {e}"))?;
     if cache.compiled() > compiled_before {
         tracing::info!(guest = %id, bytes = bytes.len(), elapsed = ?started.elapsed(), "compiled the guest: it was not in the compile cache");
