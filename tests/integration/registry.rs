@@ -532,3 +532,84 @@ fn an_artifact_in_the_kwctl_layout_copied_by_skopeo_runs() {
     Node::new(&[]).refuses(&env_injector(&pinned, ""), "carries no plugin index");
     Node::new(&[]).injects(&env_injector(&pinned, "index = \"20\""));
 }
+
+/// Writes the configuration as a ConfigMap update does: beside, then
+/// renamed.
+fn write_config(dir: &Path, text: &str) {
+    let temp = dir.join(".nri-wasm.toml.new");
+    std::fs::write(&temp, text).unwrap();
+    std::fs::rename(temp, dir.join("nri-wasm.toml")).unwrap();
+}
+
+/// Creates a container and returns its environment.
+async fn created_env(sim: &nri_sim::Simulator, n: usize) -> Vec<String> {
+    sim.create_container(crate::harness::container("p1", &format!("c{n}")))
+        .await
+        .unwrap()
+        .env
+}
+
+#[tokio::test]
+async fn a_changed_reference_is_pulled_and_swapped_and_a_failed_pull_keeps_the_running_guest() {
+    let mut registry = LocalRegistry::start();
+    let v1 = push(
+        "20-env-injector.wasm",
+        &registry.reference("plugins/env:v1"),
+        &[],
+    );
+    let v2 = push(
+        "50-counter.wasm",
+        &registry.reference("plugins/env:v2"),
+        &[],
+    );
+    let section = |source: &str| {
+        format!(
+            "[plugins.env-injector]\nsource = \"{source}\"\nindex = \"20\"\nconfig = \"env INJECTED=1\"\ngrants = {{ env = [\"INJECTED\", \"COUNT\"] }}\n"
+        )
+    };
+    let plugins = TempDir::new().unwrap();
+    write_config(plugins.path(), &section(&v1));
+    let dir = TempDir::new().unwrap();
+    let sim = nri_sim::Simulator::start(nri_sim::SimConfig::containerd_2_3(nri_sim::socket_in(
+        dir.path(),
+    )))
+    .await
+    .unwrap();
+    let daemon = crate::daemon::Daemon::start(sim.socket(), plugins.path());
+    assert!(
+        sim.wait_for_plugin(crate::harness::HOST_ID, Duration::from_secs(20))
+            .await
+    );
+    sim.run_pod_sandbox(crate::harness::pod("p1"))
+        .await
+        .unwrap();
+    let env = created_env(&sim, 1).await;
+    assert!(env.contains(&"INJECTED=1".to_string()), "{env:?}");
+
+    write_config(plugins.path(), &section(&v2));
+    daemon.wait_for_log("replaced=[\"20-env-injector\"]").await;
+    let env = created_env(&sim, 2).await;
+    assert!(
+        env.iter().any(|e| e.starts_with("COUNT=")),
+        "the new guest serves: {env:?}"
+    );
+
+    // The registry goes away and the section names a tag it never had:
+    // the pull fails, the running guest stays, and the pull is retried.
+    registry.stop();
+    write_config(
+        plugins.path(),
+        &section(&registry.reference("plugins/env:v3")),
+    );
+    daemon.wait_for_log("plugin refused").await;
+    daemon
+        .wait_for_log("pulling the registry plugins that failed again")
+        .await;
+    let env = created_env(&sim, 3).await;
+    assert!(
+        env.iter().any(|e| e.starts_with("COUNT=")),
+        "the running guest stays: {env:?}"
+    );
+    drop(daemon);
+    sim.stop().await;
+}
