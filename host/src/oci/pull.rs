@@ -127,24 +127,19 @@ impl Puller {
             }
             None => None,
         };
-        let registry = Registry::connect(&source.reference, &source.access)?;
-        let (digest, stale) = self.resolve(store, &registry, &source.reference).await?;
-        let on_digest = |reason: String| format!("manifest sha256:{digest}: {reason}");
-        let (component, plugin_id) = match from_store(store, digest, key.as_ref()) {
-            Ok(found) => found,
-            Err(Local::Refused(reason)) if key.is_none() => return Err(on_digest(reason)),
-            Err(local) => {
-                let pulled =
-                    fetch(store, &registry, &source.reference, digest, key.is_some()).await;
-                match (pulled, local) {
-                    (Ok(()), _) => {
-                        from_store(store, digest, key.as_ref()).map_err(|local| match local {
-                            Local::Missing(reason) | Local::Refused(reason) => on_digest(reason),
-                        })?
-                    }
-                    (Err(reason), Local::Missing(_)) => return Err(on_digest(reason)),
-                    (Err(_), Local::Refused(reason)) => return Err(on_digest(reason)),
-                }
+        // A pinned artifact the store holds intact needs no registry.
+        let pinned = source.reference.digest();
+        let stored = pinned.and_then(|d| from_store(store, d, key.as_ref()).ok().map(|f| (d, f)));
+        let (digest, stale, (component, plugin_id)) = match stored {
+            Some((digest, found)) => (digest, None, found),
+            None => {
+                let registry = Registry::connect(&source.reference, &source.access)?;
+                let (digest, stale) = self.resolve(store, &registry, &source.reference).await?;
+                let found =
+                    pull_verified(store, &registry, &source.reference, digest, key.as_ref())
+                        .await
+                        .map_err(|reason| format!("manifest sha256:{digest}: {reason}"))?;
+                (digest, stale, found)
             }
         };
         Ok(Pulled {
@@ -187,6 +182,31 @@ impl Puller {
                 None => Err(reason),
             },
         }
+    }
+}
+
+/// The component of manifest `digest`, verified, from the store, pulling
+/// what it lacks (the signature anew when the stored one does not verify).
+async fn pull_verified(
+    store: &Store,
+    registry: &Registry,
+    reference: &OciReference,
+    digest: ContentDigest,
+    key: Option<&PublicKey>,
+) -> Result<(Vec<u8>, Option<GuestId>), String> {
+    let local = match from_store(store, digest, key) {
+        Ok(found) => return Ok(found),
+        Err(Local::Refused(reason)) if key.is_none() => return Err(reason),
+        Err(local) => local,
+    };
+    match (
+        fetch(store, registry, reference, digest, key.is_some()).await,
+        local,
+    ) {
+        (Ok(()), _) => from_store(store, digest, key).map_err(|local| match local {
+            Local::Missing(reason) | Local::Refused(reason) => reason,
+        }),
+        (Err(reason), Local::Missing(_)) | (Err(_), Local::Refused(reason)) => Err(reason),
     }
 }
 
