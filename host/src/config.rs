@@ -341,9 +341,6 @@ impl RawPluginSettings {
         if let Some(index) = &self.index {
             check_identity("plugin", index).map_err(|e| e.to_string())?;
         }
-        if reference.digest().is_none() && self.digest.is_none() {
-            tracing::warn!(source = %reference, "a registry plugin pinned by no digest runs whatever its tag names; add @sha256:... to the reference");
-        }
         Ok(Some(PluginSource {
             reference,
             index: self.index.clone(),

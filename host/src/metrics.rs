@@ -1,6 +1,7 @@
 //! Prometheus metrics of the daemon and of each guest: calls by event,
 //! call latency, errors by kind, refusals by grant family, instance
-//! restarts, loaded and refused plugins, reloads, runtime connection.
+//! restarts, loaded and refused plugins, reloads, the manifest each
+//! registry guest runs, runtime connection.
 
 use prometheus_client::{
     encoding::{text::encode, EncodeLabelSet},
@@ -34,6 +35,12 @@ struct GuestLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GuestManifest {
+    guest: String,
+    manifest: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReloadResult {
     result: &'static str,
 }
@@ -58,6 +65,7 @@ pub struct Metrics {
     refused_plugins: Gauge,
     reloads: Family<ReloadResult, Counter>,
     connected: Gauge,
+    registry_guests: Family<GuestManifest, Gauge>,
 }
 
 impl Default for Metrics {
@@ -80,6 +88,7 @@ impl Metrics {
             refused_plugins: Gauge::default(),
             reloads: Family::default(),
             connected: Gauge::default(),
+            registry_guests: Family::default(),
         };
         let r = &mut metrics.registry;
         r.register(
@@ -110,13 +119,18 @@ impl Metrics {
         r.register("guests", "Guests loaded", metrics.guests.clone());
         r.register(
             "plugins_refused",
-            "Plugin files refused at the latest load",
+            "Plugins (files or registry references) refused at the latest load",
             metrics.refused_plugins.clone(),
         );
         r.register(
             "reloads",
             "Reloads of the plugin directory and configuration, by result",
             metrics.reloads.clone(),
+        );
+        r.register(
+            "registry_guest_manifest",
+            "1 for each guest from a registry, labelled with the manifest digest it runs",
+            metrics.registry_guests.clone(),
         );
         r.register(
             "runtime_connected",
@@ -136,6 +150,19 @@ impl Metrics {
     pub fn reloaded(&self, applied: bool) {
         let result = if applied { "applied" } else { "failed" };
         self.reloads.get_or_create(&ReloadResult { result }).inc();
+    }
+
+    /// Records which manifest each registry guest runs (guest id,
+    /// `sha256:` digest).
+    pub fn registry_guests(&self, running: &[(String, String)]) {
+        self.registry_guests.clear();
+        for (guest, manifest) in running {
+            let labels = GuestManifest {
+                guest: guest.clone(),
+                manifest: manifest.clone(),
+            };
+            self.registry_guests.get_or_create(&labels).set(1);
+        }
     }
 
     /// Records whether the runtime connection is up.

@@ -8,6 +8,7 @@
 //! the running version and is tried again with backoff.
 
 use std::{
+    collections::BTreeMap,
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
     time::Duration,
@@ -23,7 +24,7 @@ use crate::{
     dispatch::{Dispatcher, GuestChanges},
     grants::reads::{self, Verdict},
     metrics::Metrics,
-    oci::{PluginSource, Pulled, Puller},
+    oci::{pull::PullRequest, PluginSource, PullError, Pulled, Puller},
     protocol::Backoff,
     runtime::{
         loader::{
@@ -50,6 +51,9 @@ pub struct PluginSet {
     puller: Puller,
     /// Whether the last load had a registry pull to try again.
     pull_failed: Mutex<bool>,
+    /// The repository and manifest each running registry guest was
+    /// pulled from.
+    manifests: Mutex<BTreeMap<GuestId, (String, ContentDigest)>>,
 }
 
 /// One load: the configuration and what the directory gave with it.
@@ -58,6 +62,8 @@ pub struct Loaded {
     pub config: Config,
     /// The guests and the refused files.
     pub report: LoadReport,
+    /// The manifest each registry guest of `report` was pulled from.
+    pub pulled: Vec<(GuestId, ContentDigest)>,
 }
 
 impl PluginSet {
@@ -84,6 +90,7 @@ impl PluginSet {
             cache,
             puller: Puller::new(store),
             pull_failed: Mutex::new(false),
+            manifests: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -118,21 +125,35 @@ impl PluginSet {
             config.guest(&id.name).sandbox()
         })
         .with_context(|| format!("cannot load plugin directory {}", self.dir.display()))?;
-        self.load_sources(&config, &mut report);
-        refuse_unsigned_files(&mut report, &config, &self.dir);
+        judge_files(&mut report, &config, &self.dir);
+        let mut pulled = self.load_sources(&config, &mut report);
         judge_reads(&mut report, &config, &self.dir);
         report.guests.sort_by(|a, b| a.id().cmp(b.id()));
         let digests: Vec<ContentDigest> = report.guests.iter().map(GuestPre::digest).collect();
         self.cache.keep_only(&digests);
+        pulled.retain(|(id, _)| report.guests.iter().any(|g| g.id() == id));
         for refusal in &report.refused {
             tracing::error!(file = %refusal.file.display(), reason = %refusal.reason, "plugin refused");
         }
+        self.check_sections(&config, &report)?;
+        Ok(Loaded {
+            config,
+            report,
+            pulled,
+        })
+    }
+
+    /// Warns of sections that name nothing loaded and of risky grants;
+    /// fails on a section that misses a plugin by a slip of spelling.
+    fn check_sections(&self, config: &Config, report: &LoadReport) -> anyhow::Result<()> {
+        // A registry section names its plugin whether or not it loaded.
         let present: Vec<&str> = report
             .guests
             .iter()
             .map(|g| g.id())
             .chain(report.refused.iter().filter_map(|r| r.id.as_ref()))
             .map(|id| id.name.as_str())
+            .chain(config.sources().map(|(name, _)| name))
             .collect();
         for name in config.named_guests() {
             if !present.contains(&name) {
@@ -150,41 +171,101 @@ impl PluginSet {
                 tracing::warn!(guest = name, "{warning}");
             }
         }
-        Ok(Loaded { config, report })
+        for (name, source) in config.sources() {
+            if source.reference.digest().is_none() && config.guest(name).digest.is_none() {
+                tracing::warn!(guest = name, source = %source.reference, "a registry plugin pinned by no digest runs whatever its tag names; add @sha256:... to the reference");
+            }
+        }
+        Ok(())
     }
 
-    /// Pulls and loads the plugins sections take from registries.
-    fn load_sources(&self, config: &Config, report: &mut LoadReport) {
+    /// Pulls and loads the plugins sections take from registries; returns
+    /// the manifest each loaded one came from.
+    fn load_sources(
+        &self,
+        config: &Config,
+        report: &mut LoadReport,
+    ) -> Vec<(GuestId, ContentDigest)> {
         let sources: Vec<(&str, &PluginSource)> = config.sources().collect();
-        let pulls = self
-            .puller
-            .pull_all(&sources.iter().map(|(_, s)| *s).collect::<Vec<_>>());
+        let requests: Vec<PullRequest<'_>> = sources
+            .iter()
+            .map(|(name, source)| PullRequest {
+                source,
+                running: self.running_manifest(name, source),
+            })
+            .collect();
+        let pulls = self.puller.pull_all(&requests);
         let mut failed = false;
+        let mut manifests = Vec::new();
         for ((name, source), pulled) in sources.into_iter().zip(pulls) {
-            let taken = report
-                .guests
-                .iter()
-                .map(GuestPre::id)
-                .chain(report.refused.iter().filter_map(|r| r.id.as_ref()))
-                .find(|id| id.name == name)
-                .cloned();
             let loaded = pulled.and_then(|pulled| {
                 failed |= pulled.stale.is_some();
-                self.load_pulled(config, name, source, &pulled, taken)
+                let guest = self.load_pulled(config, name, source, &pulled)?;
+                self.puller.record(&pulled);
+                Ok((guest, pulled.manifest))
             });
             match loaded {
-                Ok(guest) => report.guests.push(guest),
-                Err(reason) => {
-                    failed = true;
+                Ok((guest, manifest)) => {
+                    manifests.push((guest.id().clone(), manifest));
+                    report.guests.push(guest);
+                }
+                Err(error) => {
+                    failed |= error.is_transient();
                     report.refused.push(Refusal {
                         file: PathBuf::from(source.reference.to_string()),
                         id: None,
-                        reason,
+                        reason: error.to_string(),
                     });
                 }
             }
         }
         *self.pull_failed.lock().expect("never poisoned") = failed;
+        manifests
+    }
+
+    /// The manifest the guest of section `name` runs now, if it came from
+    /// the repository `source` names.
+    fn running_manifest(&self, name: &str, source: &PluginSource) -> Option<ContentDigest> {
+        let manifests = self.manifests.lock().expect("never poisoned");
+        manifests
+            .iter()
+            .find(|(id, (repository, _))| id.name == name && *repository == source.reference.name())
+            .map(|(_, (_, digest))| *digest)
+    }
+
+    /// Records the manifests of the registry guests now `running`: those
+    /// just `pulled`, else the ones before.
+    fn note_running(
+        &self,
+        config: &Config,
+        running: &[GuestId],
+        pulled: &[(GuestId, ContentDigest)],
+    ) {
+        let mut manifests = self.manifests.lock().expect("never poisoned");
+        let before = std::mem::take(&mut *manifests);
+        for id in running {
+            let Some(source) = config.guest(&id.name).source else {
+                continue;
+            };
+            let manifest = pulled
+                .iter()
+                .find(|(p, _)| p == id)
+                .map(|(_, m)| *m)
+                .or_else(|| before.get(id).map(|(_, m)| *m));
+            if let Some(manifest) = manifest {
+                manifests.insert(id.clone(), (source.reference.name(), manifest));
+            }
+        }
+    }
+
+    /// The manifest each running registry guest was pulled from: guest id
+    /// and `sha256:` digest.
+    pub fn running_manifests(&self) -> Vec<(String, String)> {
+        let manifests = self.manifests.lock().expect("never poisoned");
+        manifests
+            .iter()
+            .map(|(id, (_, digest))| (id.to_string(), format!("sha256:{digest}")))
+            .collect()
     }
 
     fn load_pulled(
@@ -193,29 +274,28 @@ impl PluginSet {
         name: &str,
         source: &PluginSource,
         pulled: &Pulled,
-        taken: Option<GuestId>,
-    ) -> Result<GuestPre, String> {
+    ) -> Result<GuestPre, PullError> {
         let digest = pulled.manifest;
         if let Some(reason) = &pulled.stale {
             tracing::warn!(source = %source.reference, manifest = %format!("sha256:{digest}"), error = %reason, "the registry cannot be reached; running what it gave before");
         }
+        let refuse =
+            |reason: String| PullError::Refused(format!("manifest sha256:{digest}: {reason}"));
+        // The call order is the operator's to set; an artifact's own index
+        // counts only for one the operator pinned or had signed.
+        let vouched = source.reference.digest().is_some() || pulled.signed;
         let index = source
             .index
             .clone()
-            .or_else(|| pulled.plugin_id.as_ref().map(|id| id.index.clone()))
-            .ok_or_else(|| format!("manifest sha256:{digest}: the artifact carries no plugin index; give the section an `index = \"NN\"`"))?;
+            .or_else(|| pulled.plugin_id.as_ref().filter(|_| vouched).map(|id| id.index.clone()))
+            .ok_or_else(|| refuse("give the section an `index = \"NN\"`: the artifact is neither pinned nor signed, or carries no plugin index".into()))?;
         let id = GuestId {
             index,
             name: name.to_string(),
         };
-        if let Some(other) = taken {
-            return Err(format!(
-                "name {name:?} is already taken by {other} of the plugin directory"
-            ));
-        }
         let sandbox = config.guest(name).sandbox();
         let guest = load_bytes(&self.engine, &self.cache, &pulled.component, id, sandbox)
-            .map_err(|e| format!("manifest sha256:{digest}: {e}"))?;
+            .map_err(refuse)?;
         tracing::info!(guest = %guest.id(), source = %source.reference, manifest = %format!("sha256:{digest}"), signed = pulled.signed, "registry plugin ready");
         Ok(guest)
     }
@@ -239,8 +319,16 @@ impl PluginSet {
             "plugins loaded"
         );
         let observers = metrics.iter().map(|m| m.clone() as _).collect();
+        let running: Vec<GuestId> = loaded
+            .report
+            .guests
+            .iter()
+            .map(|g| g.id().clone())
+            .collect();
+        self.note_running(&loaded.config, &running, &loaded.pulled);
         if let Some(metrics) = &metrics {
             metrics.loaded(loaded.report.guests.len(), loaded.report.refused.len());
+            metrics.registry_guests(&self.running_manifests());
         }
         Ok(Dispatcher::with_observers(
             loaded.report.guests,
@@ -252,22 +340,20 @@ impl PluginSet {
     /// Loads again and applies the result to `dispatcher`. Returns what
     /// changed and how many files were refused.
     pub fn reload(&self, dispatcher: &Dispatcher) -> anyhow::Result<(GuestChanges, usize)> {
-        let Loaded { config, report } = self.load()?;
-        // A file refused now keeps the version of it already running; so
-        // does a registry plugin its section still names that did not load.
-        let mut keep: Vec<_> = report.refused.iter().filter_map(|r| r.id.clone()).collect();
-        let loaded: Vec<&str> = report.guests.iter().map(|g| g.id().name.as_str()).collect();
-        keep.extend(
-            dispatcher
-                .guests()
-                .iter()
-                .map(|slot| slot.id().clone())
-                .filter(|id| {
-                    config.guest(&id.name).source.is_some() && !loaded.contains(&id.name.as_str())
-                }),
-        );
+        let Loaded {
+            config,
+            report,
+            pulled,
+        } = self.load()?;
+        // A file refused now keeps the version of it already running. A
+        // registry plugin that cannot be pulled is loaded again from the
+        // store where its section still admits it (see `oci::pull`).
+        let keep: Vec<_> = report.refused.iter().filter_map(|r| r.id.clone()).collect();
+        let refused = report.refused.len();
         let changes = dispatcher.replace_guests(report.guests, &config, &keep);
-        Ok((changes, report.refused.len()))
+        let running: Vec<GuestId> = dispatcher.guests().iter().map(|s| s.id().clone()).collect();
+        self.note_running(&config, &running, &pulled);
+        Ok((changes, refused))
     }
 
     /// Watches the plugin directory and the configuration file and
@@ -291,8 +377,13 @@ impl PluginSet {
             .context("cannot watch for plugin changes")?;
         self.watch_paths(&mut watcher)?;
         let mut retry = Backoff::new(PULL_RETRY_FIRST, PULL_RETRY_MAX);
-        let mut resolve = resolve_interval
-            .map(|every| tokio::time::interval_at(tokio::time::Instant::now() + every, every));
+        let mut resolve = resolve_interval.map(|every| {
+            let start = tokio::time::Instant::now() + every;
+            let mut interval = tokio::time::interval_at(start, every);
+            // After a slow reload, one resolution, not a burst.
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            interval
+        });
         loop {
             let retry_in = self.pull_failed().then(|| retry.next_delay());
             tokio::select! {
@@ -317,6 +408,9 @@ impl PluginSet {
                 .context("reload task failed")?;
             let guests = dispatcher.guests().len();
             report_reload(&result, guests, metrics.as_deref());
+            if let Some(metrics) = &metrics {
+                metrics.registry_guests(&self.running_manifests());
+            }
             if !self.pull_failed() {
                 retry.reset();
             }
@@ -347,20 +441,26 @@ impl PluginSet {
 /// The directory of the cache that holds pulled plugins.
 pub const STORE_DIR: &str = "oci";
 
-/// With `[defaults] require-signature = true`, the files of the plugin
-/// directory, which carry no signature, are refused.
-fn refuse_unsigned_files(report: &mut LoadReport, config: &Config, dir: &Path) {
+/// Judges the files of the plugin directory against their sections: a
+/// section with a `source` owns its name, so a file of that name is not
+/// loaded; under `[defaults] require-signature = true` no file is, since
+/// files carry no signature. Neither keeps a running version on reload.
+fn judge_files(report: &mut LoadReport, config: &Config, dir: &Path) {
     for guest in std::mem::take(&mut report.guests) {
         let settings = config.guest(&guest.id().name);
-        if settings.require_signature && settings.source.is_none() {
-            report.refused.push(Refusal {
-                file: dir.join(format!("{}.wasm", guest.id())),
-                id: Some(guest.id().clone()),
-                reason: "is a file of the plugin directory, which carries no signature; [defaults] require-signature = true admits only signed registry plugins".into(),
-            });
-        } else {
-            report.guests.push(guest);
-        }
+        let reason = match (&settings.source, settings.require_signature) {
+            (Some(source), _) => format!("its section [plugins.{}] takes the plugin from {}; the file is not loaded", guest.id().name, source.reference),
+            (None, true) => "is a file of the plugin directory, which carries no signature; [defaults] require-signature = true admits only signed registry plugins".into(),
+            (None, false) => {
+                report.guests.push(guest);
+                continue;
+            }
+        };
+        report.refused.push(Refusal {
+            file: dir.join(format!("{}.wasm", guest.id())),
+            id: None,
+            reason,
+        });
     }
 }
 

@@ -144,6 +144,9 @@ fn push(file: &str, reference: &str, extra: &[&str]) -> String {
     pinned.to_string()
 }
 
+/// The index line a section without a pin or a signature needs.
+const INDEX: &str = "index = \"20\"";
+
 /// The env-injector's section, its plugin from `source`, plus `extra`.
 fn env_injector(source: &str, extra: &str) -> String {
     format!(
@@ -254,14 +257,28 @@ fn a_pushed_plugin_is_pulled_by_tag_and_by_digest_and_runs() {
     let tag = registry.reference("plugins/env-injector:v1");
     let pinned = push("20-env-injector.wasm", &tag, &[]);
     assert!(pinned.starts_with(&format!("{tag}@sha256:")), "{pinned}");
+    let file = guest("20-env-injector.wasm");
+    let untagged = registry.reference("plugins/env-injector");
+    let (ok, _, stderr) = nri_wasm(&["push", file.to_str().unwrap(), &untagged]);
+    assert!(!ok && stderr.contains("push to a tag"), "{stderr}");
 
-    let (_, stderr) = Node::new(&[]).injects(&env_injector(&tag, ""));
+    // An unpinned, unsigned artifact does not choose its call order.
+    Node::new(&[]).refuses(&env_injector(&tag, ""), "give the section an `index");
+    let (_, stderr) = Node::new(&[]).injects(&env_injector(&tag, INDEX));
     assert!(
         stderr.contains("pinned by no digest"),
         "an unpinned tag is warned of: {stderr}"
     );
-    let (_, stderr) = Node::new(&[]).injects(&env_injector(&pinned, ""));
+    // A file of the same name in the plugin directory does not stand in
+    // for what the section takes from the registry.
+    let (stdout, stderr) = Node::new(&["20-env-injector.wasm"]).injects(&env_injector(&pinned, ""));
     assert!(!stderr.contains("pinned by no digest"), "{stderr}");
+    assert!(
+        stdout.contains(
+            "20-env-injector.wasm: its section [plugins.env-injector] takes the plugin from oci://"
+        ),
+        "{stdout}"
+    );
 
     // check works on a reference as on a file, naming what was pushed.
     let cache = TempDir::new().unwrap();
@@ -326,6 +343,37 @@ fn signatures_are_verified_and_unsigned_or_foreign_ones_refused() {
         &env_injector(&unsigned, &verify(&team_pub)),
         "it has no signature",
     );
+    // The same artifact in another repository, with the first one's
+    // signature copied beside it: a signature names its repository.
+    let copied = push(
+        "20-env-injector.wasm",
+        &registry.reference("plugins/copy:v1"),
+        &[],
+    );
+    assert_eq!(digest_of(&copied), digest_of(&signed));
+    let sig_tag = format!("sha256-{}.sig", digest_of(&signed));
+    let out = Command::new("skopeo")
+        .args(["--insecure-policy", "copy", "--preserve-digests"])
+        .args(["--src-tls-verify=false", "--dest-tls-verify=false"])
+        .arg(format!(
+            "docker://127.0.0.1:{}/plugins/env-injector:{sig_tag}",
+            registry.port
+        ))
+        .arg(format!(
+            "docker://127.0.0.1:{}/plugins/copy:{sig_tag}",
+            registry.port
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Node::new(&[]).refuses(
+        &env_injector(&copied, &verify(&team_pub)),
+        "it signs an artifact of",
+    );
     Node::new(&[]).refuses(
         &format!("{require}{}", env_injector(&signed, "")),
         "require-signature = true",
@@ -374,7 +422,7 @@ fn a_tampered_layer_and_a_wrong_digest_are_refused() {
     let mut altered = std::fs::read(&file).unwrap();
     *altered.last_mut().unwrap() ^= 1;
     std::fs::write(&file, altered).unwrap();
-    Node::new(&[]).refuses(&env_injector(&pinned, ""), &format!("layer sha256:{layer}"));
+    Node::new(&[]).refuses(&env_injector(&pinned, ""), &format!("blob sha256:{layer}"));
 }
 
 #[tokio::test]
@@ -445,7 +493,7 @@ fn a_node_restarts_while_its_registry_is_down() {
     let tag = registry.reference("plugins/env-injector:v1");
     let pinned = push("20-env-injector.wasm", &tag, &[]);
     let warm = Node::new(&["10-logger.wasm"]);
-    warm.injects(&env_injector(&tag, ""));
+    warm.injects(&env_injector(&tag, INDEX));
     warm.injects(&env_injector(&pinned, ""));
     registry.stop();
 
@@ -453,7 +501,7 @@ fn a_node_restarts_while_its_registry_is_down() {
     let (_, stderr) = warm.injects(&env_injector(&pinned, ""));
     assert!(!stderr.contains("cannot be reached"), "{stderr}");
     // A tag: what it named when last resolved, said so.
-    let (_, stderr) = warm.injects(&env_injector(&tag, ""));
+    let (_, stderr) = warm.injects(&env_injector(&tag, INDEX));
     assert!(
         stderr.contains("the registry cannot be reached; running what it gave before"),
         "{stderr}"
@@ -541,6 +589,28 @@ fn write_config(dir: &Path, text: &str) {
     std::fs::rename(temp, dir.join("nri-wasm.toml")).unwrap();
 }
 
+/// A configuration, `before` its env-injector section taking the plugin
+/// from `source`, granted what the env-injector and the counter set.
+fn swappable(source: &str, before: &str) -> String {
+    format!(
+        "{before}[plugins.env-injector]\nsource = \"{source}\"\n{INDEX}\nconfig = \"env INJECTED=1\"\ngrants = {{ env = [\"INJECTED\", \"COUNT\"] }}\n"
+    )
+}
+
+/// The simulated runtime and the real daemon with the plugins of
+/// `plugins`, registered; and the runtime's socket directory.
+async fn start_node(plugins: &Path) -> (nri_sim::Simulator, crate::daemon::Daemon, TempDir) {
+    let dir = TempDir::new().unwrap();
+    let config = nri_sim::SimConfig::containerd_2_3(nri_sim::socket_in(dir.path()));
+    let sim = nri_sim::Simulator::start(config).await.unwrap();
+    let daemon = crate::daemon::Daemon::start(sim.socket(), plugins);
+    let registered = sim
+        .wait_for_plugin(crate::harness::HOST_ID, Duration::from_secs(20))
+        .await;
+    assert!(registered, "the daemon never registered:\n{}", daemon.log());
+    (sim, daemon, dir)
+}
+
 /// Creates a container and returns its environment.
 async fn created_env(sim: &nri_sim::Simulator, n: usize) -> Vec<String> {
     sim.create_container(crate::harness::container("p1", &format!("c{n}")))
@@ -562,24 +632,20 @@ async fn a_changed_reference_is_pulled_and_swapped_and_a_failed_pull_keeps_the_r
         &registry.reference("plugins/env:v2"),
         &[],
     );
-    let section = |source: &str| {
-        format!(
-            "[plugins.env-injector]\nsource = \"{source}\"\nindex = \"20\"\nconfig = \"env INJECTED=1\"\ngrants = {{ env = [\"INJECTED\", \"COUNT\"] }}\n"
-        )
-    };
+    let v3 = push("10-logger.wasm", &registry.reference("plugins/env:v3"), &[]);
+    let section = |source: &str| swappable(source, "");
     let plugins = TempDir::new().unwrap();
     write_config(plugins.path(), &section(&v1));
-    let dir = TempDir::new().unwrap();
-    let sim = nri_sim::Simulator::start(nri_sim::SimConfig::containerd_2_3(nri_sim::socket_in(
-        dir.path(),
-    )))
-    .await
-    .unwrap();
-    let daemon = crate::daemon::Daemon::start(sim.socket(), plugins.path());
-    assert!(
-        sim.wait_for_plugin(crate::harness::HOST_ID, Duration::from_secs(20))
-            .await
-    );
+    let (sim, daemon, _runtime_dir) = start_node(plugins.path()).await;
+    let status = daemon.status_address().await;
+    let runs = |pinned: &str| {
+        format!(
+            "nri_wasm_registry_guest_manifest{{guest=\"20-env-injector\",manifest=\"sha256:{}\"}} 1",
+            digest_of(pinned)
+        )
+    };
+    let (_, metrics) = crate::status::get(status, "/metrics").await;
+    assert!(metrics.contains(&runs(&v1)), "{metrics}");
     sim.run_pod_sandbox(crate::harness::pod("p1"))
         .await
         .unwrap();
@@ -593,15 +659,24 @@ async fn a_changed_reference_is_pulled_and_swapped_and_a_failed_pull_keeps_the_r
         env.iter().any(|e| e.starts_with("COUNT=")),
         "the new guest serves: {env:?}"
     );
-
-    // The registry goes away and the section names a tag it never had:
-    // the pull fails, the running guest stays, and the pull is retried.
-    registry.stop();
-    write_config(
-        plugins.path(),
-        &section(&registry.reference("plugins/env:v3")),
+    let (_, metrics) = crate::status::get(status, "/metrics").await;
+    assert!(
+        metrics.contains(&runs(&v2)) && !metrics.contains(&runs(&v1)),
+        "{metrics}"
     );
-    daemon.wait_for_log("plugin refused").await;
+
+    // The registry goes away and the section names a version never
+    // pulled: the pull fails, the running version stays (loaded again,
+    // with the section as it is now), and the pull is retried.
+    registry.stop();
+    write_config(plugins.path(), &section(&v3));
+    daemon
+        .wait_for_log(&format!(
+            "running sha256:{} until sha256:{} can be pulled",
+            digest_of(&v2),
+            digest_of(&v3)
+        ))
+        .await;
     daemon
         .wait_for_log("pulling the registry plugins that failed again")
         .await;
@@ -610,6 +685,61 @@ async fn a_changed_reference_is_pulled_and_swapped_and_a_failed_pull_keeps_the_r
         env.iter().any(|e| e.starts_with("COUNT=")),
         "the running guest stays: {env:?}"
     );
+    let (_, metrics) = crate::status::get(status, "/metrics").await;
+    assert!(metrics.contains(&runs(&v2)), "{metrics}");
+    assert!(metrics.contains("nri_wasm_plugins_refused 0"), "{metrics}");
+
+    // The section now asks for a signature the running version lacks: it
+    // stops, though the registry is down.
+    let keys = TempDir::new().unwrap();
+    let (_, team_pub) = key_pair(keys.path(), "team");
+    write_config(
+        plugins.path(),
+        &format!(
+            "{}verify = {{ key = \"{}\" }}\n",
+            section(&v2),
+            team_pub.display()
+        ),
+    );
+    daemon.wait_for_log("removed=[\"20-env-injector\"]").await;
+    let env = created_env(&sim, 4).await;
+    assert!(
+        !env.iter().any(|e| e.starts_with("COUNT=")),
+        "an unverified version does not run: {env:?}"
+    );
+    drop(daemon);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_moved_tag_is_resolved_again_on_the_interval() {
+    let registry = LocalRegistry::start();
+    let tag = registry.reference("plugins/env:moving");
+    push("20-env-injector.wasm", &tag, &[]);
+    let plugins = TempDir::new().unwrap();
+    write_config(
+        plugins.path(),
+        &swappable(&tag, "[daemon]\nresolve-interval = \"10s\"\n\n"),
+    );
+    let (sim, daemon, _runtime_dir) = start_node(plugins.path()).await;
+    sim.run_pod_sandbox(crate::harness::pod("p1"))
+        .await
+        .unwrap();
+    assert!(created_env(&sim, 1)
+        .await
+        .contains(&"INJECTED=1".to_string()));
+
+    // The tag moves to other content; no file changes on the node.
+    push("50-counter.wasm", &tag, &[]);
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while !daemon.log().contains("replaced=[\"20-env-injector\"]") {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the moved tag was never resolved again:\n{}", daemon.log()));
+    let env = created_env(&sim, 2).await;
+    assert!(env.iter().any(|e| e.starts_with("COUNT=")), "{env:?}");
     drop(daemon);
     sim.stop().await;
 }

@@ -11,7 +11,7 @@ use clap::Args;
 use crate::{
     config::Config,
     grants::Scope,
-    oci::{reference::SCHEME, OciReference, PluginSource, Puller},
+    oci::{pull::PullRequest, reference::SCHEME, OciReference, PluginSource, Puller},
     plugins::{open_trusted_cache, reads_verdict, STORE_DIR},
     runtime::{
         loader::{load_bytes, load_file, open_dir, parse_file_name},
@@ -89,6 +89,23 @@ pub(super) fn load_single(
     config: Option<&Path>,
     cache_dir: Option<&Path>,
 ) -> anyhow::Result<(GuestPre, Config)> {
+    let (guest, config) = load_component(plugin, config, cache_dir)?;
+    let warnings = reads_verdict(&guest, &config)
+        .map_err(|reason| anyhow!("{}: {reason}", plugin.display()))?;
+    for warning in warnings {
+        eprintln!("warning: {}: {warning}", plugin.display());
+    }
+    Ok((guest, config))
+}
+
+/// Loads one plugin file or reference as [`load_single`] does, without
+/// judging its declared reads, which are the business of the node that
+/// runs it.
+pub(super) fn load_component(
+    plugin: &Path,
+    config: Option<&Path>,
+    cache_dir: Option<&Path>,
+) -> anyhow::Result<(GuestPre, Config)> {
     let config = match config {
         Some(file) => Config::load(file)?,
         None => Config::default(),
@@ -107,11 +124,6 @@ pub(super) fn load_single(
         None => load_plugin_file(&engine, &cache, plugin, &config),
     }
     .map_err(|reason| anyhow!("{}: {reason}", plugin.display()))?;
-    let warnings = reads_verdict(&guest, &config)
-        .map_err(|reason| anyhow!("{}: {reason}", plugin.display()))?;
-    for warning in warnings {
-        eprintln!("warning: {}: {warning}", plugin.display());
-    }
     Ok((guest, config))
 }
 
@@ -152,21 +164,32 @@ fn load_reference(
     config: &Config,
 ) -> Result<GuestPre, String> {
     let reference: OciReference = text.parse()?;
-    let section = config.sources().find(|(_, s)| s.reference == reference);
-    let source = match section {
-        Some((_, source)) => source.clone(),
-        None => PluginSource {
-            reference,
-            index: None,
-            access: Default::default(),
-            verify_key: None,
-            require_signature: config.require_signature(),
-        },
+    // The section of the same repository gives name, key and access.
+    let section = config
+        .sources()
+        .find(|(_, s)| s.reference.name() == reference.name());
+    let source = PluginSource {
+        reference,
+        ..match section {
+            Some((_, source)) => source.clone(),
+            None => PluginSource {
+                reference: text.parse()?,
+                index: None,
+                access: Default::default(),
+                verify_key: None,
+                require_signature: config.require_signature(),
+            },
+        }
+    };
+    let request = PullRequest {
+        source: &source,
+        running: None,
     };
     let pulled = Puller::new(store)
-        .pull_all(&[&source])
+        .pull_all(&[request])
         .pop()
-        .expect("one pull per source")?;
+        .expect("one pull per request")
+        .map_err(|e| e.to_string())?;
     let digest = pulled.manifest;
     let pushed = pulled.plugin_id.clone();
     let id = match (section, pushed) {
@@ -179,16 +202,16 @@ fn load_reference(
         (None, Some(pushed)) => pushed,
         (None, None) => {
             return Err(format!(
-                "manifest sha256:{digest}: the artifact does not say which plugin it is; check it with a configuration whose section names it as its source"
+                "manifest sha256:{digest}: the artifact does not say which plugin it is; check it with a configuration whose section takes it from this repository"
             ))
         }
     };
-    let signed = if pulled.signed {
-        ", signature verified"
-    } else {
-        ""
+    let signed = match (pulled.signed, section.is_some()) {
+        (true, _) => "signature verified with the section's key",
+        (false, true) => "its section names no verify key: signature not checked",
+        (false, false) => "no section takes it from this repository: signature not checked, settings are the defaults",
     };
-    eprintln!("{text}: manifest sha256:{digest}{signed}");
+    eprintln!("{text}: manifest sha256:{digest}; {signed}");
     let sandbox = config.guest(&id.name).sandbox();
     load_bytes(engine, cache, &pulled.component, id, sandbox)
         .map_err(|e| format!("manifest sha256:{digest}: {e}"))

@@ -21,9 +21,10 @@ use crate::{
     runtime::ContentDigest,
 };
 
-use super::check::load_single;
+use super::check::load_component;
 
-/// Publish a plugin to an OCI registry (checked first, as `check` does).
+/// Publish a plugin to an OCI registry (checked first: a component of the
+/// `nri:plugin` world).
 #[derive(Debug, Args)]
 pub struct PushArgs {
     /// The plugin file (`NN-name.wasm`).
@@ -51,14 +52,23 @@ pub struct PushArgs {
 
 pub(super) async fn push(args: PushArgs) -> anyhow::Result<()> {
     let reference: OciReference = args.reference.parse().map_err(|e: String| anyhow!(e))?;
-    if reference.digest().is_some() || reference.tag().is_none() {
+    // The reference grammar supplies `latest` to a reference without a
+    // tag; a push names its tag.
+    let written = args.reference.rsplit('/').next().unwrap_or_default();
+    if reference.digest().is_some() || !written.contains(':') {
         bail!(
             "{reference}: push to a tag (oci://HOST/REPO:TAG); the digest is what the push makes"
         );
     }
-    let (guest, _) = load_single(&args.plugin, None, args.cache_dir.as_deref())?;
+    let (guest, _) = load_component(&args.plugin, None, args.cache_dir.as_deref())?;
     let component = std::fs::read(&args.plugin)
         .with_context(|| format!("cannot read {}", args.plugin.display()))?;
+    if ContentDigest::of(&component) != guest.digest() {
+        bail!(
+            "{}: changed while it was checked; push again",
+            args.plugin.display()
+        );
+    }
     let title = args
         .plugin
         .file_name()

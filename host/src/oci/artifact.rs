@@ -26,7 +26,7 @@ pub const EVENTS_ANNOTATION: &str = "dev.nri-wasm.events";
 pub const EXPORTS_ANNOTATION: &str = "dev.nri-wasm.exports";
 /// The standard title annotation: the file name.
 pub const TITLE_ANNOTATION: &str = "org.opencontainers.image.title";
-/// Largest manifest read from the store.
+/// Largest manifest accepted, from the registry or the store.
 pub const MAX_MANIFEST: u64 = 4 << 20;
 
 /// The media types a manifest is asked for in.

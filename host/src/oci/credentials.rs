@@ -82,7 +82,8 @@ pub fn for_registry(file: Option<&Path>, registry: &str) -> Result<RegistryAuth,
 }
 
 /// Whether an `auths` key names `registry`: `host`, or a URL of it as
-/// older clients wrote (`https://host/v1/`).
+/// older clients wrote (`https://host/v1/`; Docker Hub's is
+/// `https://index.docker.io/v1/`).
 fn names_registry(key: &str, registry: &str) -> bool {
     let host = key
         .trim_start_matches("https://")
@@ -90,18 +91,19 @@ fn names_registry(key: &str, registry: &str) -> bool {
         .split('/')
         .next()
         .unwrap_or_default();
-    host == registry
+    host == registry || (registry == "docker.io" && host == "index.docker.io")
 }
 
 impl AuthEntry {
     fn auth(&self) -> Result<RegistryAuth, String> {
-        if let Some(token) = &self.identitytoken {
-            return Ok(RegistryAuth::Bearer(token.clone()));
-        }
         if let (Some(user), Some(password)) = (&self.username, &self.password) {
             return Ok(RegistryAuth::Basic(user.clone(), password.clone()));
         }
         let Some(auth) = &self.auth else {
+            if self.identitytoken.is_some() {
+                // An OAuth refresh token, which the client cannot trade.
+                tracing::warn!("registry credentials hold only an identity token, which is not used; log in with a user and password or token");
+            }
             return Ok(RegistryAuth::Anonymous);
         };
         let decoded = STANDARD

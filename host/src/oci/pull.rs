@@ -1,25 +1,37 @@
-//! Resolving a plugin's registry reference to a component: the tag to a
-//! manifest digest (once, unless told to look again), then whatever of
-//! the manifest, its layer and its signature the store lacks, pulled and
-//! checked. Every load, from the network or not, checks the stored bytes
-//! against their digests and the signature against the key, so a node
-//! that restarts while its registry is down runs exactly what it
-//! verified before.
+//! Resolving a plugin's registry reference to a verified component.
+//!
+//! A pinned artifact the store holds intact is used without asking the
+//! registry. Otherwise the tag (if unpinned) is resolved, and whatever of
+//! the manifest, its layer and its signature the store lacks is pulled,
+//! each checked against its digest, the signature against the key and
+//! the image. When the registry cannot be reached, the manifest the tag
+//! last resolved to, or the one the guest already runs, is used if it
+//! passes the section as it is now, offline. Tags are recorded only once
+//! what they name verified and loaded, so a bad artifact never replaces
+//! the good one a restart falls back to.
 
 use std::{
     collections::HashMap,
     path::PathBuf,
     sync::{Mutex, OnceLock},
+    time::Duration,
 };
+
+use oci_client::Reference;
 
 use super::{
     artifact::{self, PluginManifest, MAX_MANIFEST},
     registry::{Access, Registry},
     signature::{signature_tag, PublicKey, MAX_PAYLOAD, PAYLOAD_MEDIA_TYPE, SIGNATURE_ANNOTATION},
     store::Store,
-    OciReference,
+    OciReference, PullError,
 };
 use crate::runtime::{loader::MAX_PLUGIN_FILE, ContentDigest, GuestId};
+
+/// Longest a pull of one plugin may take, all requests together.
+pub const PULL_DEADLINE: Duration = Duration::from_secs(120);
+/// Most signature layers looked at per manifest.
+pub const MAX_SIGNATURES: usize = 16;
 
 /// Where a plugin comes from when its section names a `source`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,6 +62,17 @@ pub struct Pulled {
     /// Set when the registry could not be reached and the store answered:
     /// what went wrong. The pull is worth retrying.
     pub stale: Option<String>,
+    /// The tag to record as resolved once the guest loads.
+    tag: Option<String>,
+}
+
+/// What to pull: a section's source, and the manifest its guest runs now
+/// (from the same repository), if any.
+pub struct PullRequest<'a> {
+    /// The source.
+    pub source: &'a PluginSource,
+    /// The manifest running now.
+    pub running: Option<ContentDigest>,
 }
 
 /// Pulls and keeps plugins.
@@ -59,14 +82,6 @@ pub struct Puller {
     store: OnceLock<Result<Store, String>>,
     /// Tags resolved since start (or since [`Puller::forget_tags`]).
     resolved: Mutex<HashMap<String, ContentDigest>>,
-}
-
-/// Why the store cannot give an artifact.
-enum Local {
-    /// Something is not there: pulling may help.
-    Missing(String),
-    /// It is there and wrong.
-    Refused(String),
 }
 
 impl Puller {
@@ -80,14 +95,12 @@ impl Puller {
         }
     }
 
-    fn store(&self) -> Result<&Store, String> {
+    fn store(&self) -> Result<&Store, PullError> {
         let store = self.store.get_or_init(|| match &self.dir {
             Some(dir) => Store::open(dir),
-            None => {
-                Err("there is no trusted cache directory to keep pulled plugins in".to_string())
-            }
+            None => Err("there is no trusted cache directory to keep pulled plugins in".into()),
         });
-        store.as_ref().map_err(Clone::clone)
+        store.as_ref().map_err(|e| PullError::Refused(e.clone()))
     }
 
     /// Makes the next pulls resolve their tags again.
@@ -95,230 +108,332 @@ impl Puller {
         self.resolved.lock().expect("never poisoned").clear();
     }
 
-    /// Pulls every source, concurrently, on a thread of its own (callers
-    /// may be inside an async runtime or not).
-    pub fn pull_all(&self, sources: &[&PluginSource]) -> Vec<Result<Pulled, String>> {
-        if sources.is_empty() {
+    /// Records that `pulled`, now loaded, is what its tag names.
+    pub fn record(&self, pulled: &Pulled) {
+        let Some(key) = &pulled.tag else {
+            return;
+        };
+        if let Ok(store) = self.store() {
+            if let Err(err) = store.set_tag(key, pulled.manifest) {
+                tracing::warn!(error = %err, "cannot record a resolved tag");
+            }
+        }
+        let mut resolved = self.resolved.lock().expect("never poisoned");
+        resolved.insert(key.clone(), pulled.manifest);
+    }
+
+    /// Pulls every request, concurrently, each within [`PULL_DEADLINE`],
+    /// on a thread of its own (callers may be inside an async runtime or
+    /// not).
+    pub fn pull_all(&self, requests: &[PullRequest<'_>]) -> Vec<Result<Pulled, PullError>> {
+        if requests.is_empty() {
             return Vec::new();
         }
-        std::thread::scope(|scope| {
+        let pulls = std::thread::scope(|scope| {
             scope
                 .spawn(|| {
                     let runtime = tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()
-                        .expect("a runtime for pulls starts");
-                    runtime.block_on(futures_util::future::join_all(
-                        sources.iter().map(|source| self.pull(source)),
-                    ))
+                        .map_err(|e| format!("cannot start the pulls: {e}"))?;
+                    Ok(runtime.block_on(futures_util::future::join_all(
+                        requests.iter().map(|request| self.pull_in_time(request)),
+                    )))
                 })
                 .join()
-                .expect("pulls do not panic")
+                .unwrap_or_else(|_| Err("a pull panicked".to_string()))
+        });
+        pulls.unwrap_or_else(|reason| {
+            requests
+                .iter()
+                .map(|_| Err(PullError::Unreachable(reason.clone())))
+                .collect()
         })
+    }
+
+    async fn pull_in_time(&self, request: &PullRequest<'_>) -> Result<Pulled, PullError> {
+        tokio::time::timeout(PULL_DEADLINE, self.pull(request))
+            .await
+            .unwrap_or_else(|_| {
+                Err(PullError::Unreachable(format!(
+                    "the pull took longer than {PULL_DEADLINE:?}"
+                )))
+            })
     }
 
     /// Pulls one source. The error names the manifest digest once known.
-    pub async fn pull(&self, source: &PluginSource) -> Result<Pulled, String> {
+    pub async fn pull(&self, request: &PullRequest<'_>) -> Result<Pulled, PullError> {
+        let source = request.source;
         let store = self.store()?;
         let key = match &source.verify_key {
             Some(file) => Some(PublicKey::read(file)?),
-            None if source.require_signature => {
-                return Err("its section names no verify key, and [defaults] require-signature = true admits only signed plugins".into())
-            }
+            None if source.require_signature => return Err(PullError::Refused(
+                "its section names no verify key, and [defaults] require-signature = true admits only signed plugins".into(),
+            )),
             None => None,
         };
-        // A pinned artifact the store holds intact needs no registry.
-        let pinned = source.reference.digest();
-        let stored = pinned.and_then(|d| from_store(store, d, key.as_ref()).ok().map(|f| (d, f)));
-        let (digest, stale, (component, plugin_id)) = match stored {
-            Some((digest, found)) => (digest, None, found),
+        let artifact = Artifact {
+            store,
+            reference: &source.reference,
+            key: key.as_ref(),
+        };
+        if let Some(digest) = source.reference.digest() {
+            if let Ok(found) = artifact.assemble(None, digest).await {
+                return Ok(artifact.pulled(digest, found, None, None));
+            }
+        }
+        match self.pull_from_registry(&artifact, &source.access).await {
+            Err(PullError::Unreachable(reason)) => self.fallback(&artifact, request, reason).await,
+            other => other,
+        }
+    }
+
+    /// Resolves and pulls from the registry.
+    async fn pull_from_registry(
+        &self,
+        artifact: &Artifact<'_>,
+        access: &Access,
+    ) -> Result<Pulled, PullError> {
+        let registry = Registry::connect(artifact.reference, access)?;
+        let (digest, tag) = match artifact.reference.digest() {
+            Some(digest) => (digest, None),
             None => {
-                let registry = Registry::connect(&source.reference, &source.access)?;
-                let (digest, stale) = self.resolve(store, &registry, &source.reference).await?;
-                let found =
-                    pull_verified(store, &registry, &source.reference, digest, key.as_ref())
-                        .await
-                        .map_err(|reason| format!("manifest sha256:{digest}: {reason}"))?;
-                (digest, stale, found)
+                let key = artifact.tag_key();
+                let digest = self.resolve(artifact, &registry, &key).await?;
+                (digest, Some(key))
             }
         };
-        Ok(Pulled {
+        let found = artifact
+            .assemble(Some(&registry), digest)
+            .await
+            .map_err(|e| e.context(format_args!("manifest sha256:{digest}")))?;
+        Ok(artifact.pulled(digest, found, None, tag))
+    }
+
+    /// The manifest digest the tag names: resolved before, or asked of the
+    /// registry (and the manifest stored).
+    async fn resolve(
+        &self,
+        artifact: &Artifact<'_>,
+        registry: &Registry,
+        key: &str,
+    ) -> Result<ContentDigest, PullError> {
+        if let Some(digest) = self.resolved.lock().expect("never poisoned").get(key) {
+            return Ok(*digest);
+        }
+        let (bytes, digest) = registry
+            .manifest(&artifact.reference.client_reference())
+            .await?;
+        artifact.store.put_blob(&bytes)?;
+        Ok(digest)
+    }
+
+    /// With the registry unreachable: the manifest the tag last resolved
+    /// to, else the one running, if it passes the section offline.
+    async fn fallback(
+        &self,
+        artifact: &Artifact<'_>,
+        request: &PullRequest<'_>,
+        reason: String,
+    ) -> Result<Pulled, PullError> {
+        let recorded = match artifact.reference.digest() {
+            None => artifact.store.tag(&artifact.tag_key()),
+            Some(_) => None,
+        };
+        for digest in recorded.into_iter().chain(request.running) {
+            if let Ok(found) = artifact.assemble(None, digest).await {
+                let stale = match artifact.reference.digest() {
+                    Some(pinned) if pinned != digest => format!(
+                        "{reason}; running sha256:{digest} until sha256:{pinned} can be pulled"
+                    ),
+                    _ => reason,
+                };
+                return Ok(artifact.pulled(digest, found, Some(stale), None));
+            }
+        }
+        Err(PullError::Unreachable(reason))
+    }
+}
+
+/// One artifact being put together from the store and, if given, the
+/// registry.
+struct Artifact<'a> {
+    store: &'a Store,
+    reference: &'a OciReference,
+    key: Option<&'a PublicKey>,
+}
+
+impl Artifact<'_> {
+    /// Tags are recorded per reference and key: what resolved and
+    /// verified under one key says nothing for another.
+    fn tag_key(&self) -> String {
+        let key = self.key.map_or("unsigned".to_string(), |k| {
+            format!("key sha256:{}", k.fingerprint())
+        });
+        format!("{} {key}", self.reference)
+    }
+
+    fn pulled(
+        &self,
+        digest: ContentDigest,
+        (component, plugin_id): (Vec<u8>, Option<GuestId>),
+        stale: Option<String>,
+        tag: Option<String>,
+    ) -> Pulled {
+        Pulled {
             component,
             manifest: digest,
             plugin_id,
-            signed: key.is_some(),
+            signed: self.key.is_some(),
             stale,
-        })
+            tag,
+        }
     }
 
-    /// The manifest digest `reference` names: pinned, resolved before, or
-    /// asked of the registry (and then stored, manifest and tag). When
-    /// the registry cannot answer, what the tag last resolved to.
-    async fn resolve(
+    /// The component of manifest `digest`, every byte checked and the
+    /// signature verified, from the store and, for what it lacks, from
+    /// `registry` (offline if none).
+    async fn assemble(
         &self,
-        store: &Store,
-        registry: &Registry,
-        reference: &OciReference,
-    ) -> Result<(ContentDigest, Option<String>), String> {
-        if let Some(digest) = reference.digest() {
-            return Ok((digest, None));
-        }
-        let text = reference.to_string();
-        if let Some(digest) = self.resolved.lock().expect("never poisoned").get(&text) {
-            return Ok((*digest, None));
-        }
-        match registry.manifest(&reference.client_reference()).await {
-            Ok((bytes, digest)) => {
-                store.put_blob(&bytes)?;
-                store.set_tag(&text, digest)?;
-                self.resolved
-                    .lock()
-                    .expect("never poisoned")
-                    .insert(text, digest);
-                Ok((digest, None))
+        registry: Option<&Registry>,
+        digest: ContentDigest,
+    ) -> Result<(Vec<u8>, Option<GuestId>), PullError> {
+        let at = self.reference.by_digest(digest);
+        let manifest = match self.store.blob(digest, MAX_MANIFEST) {
+            Some(bytes) => bytes,
+            None => {
+                let (bytes, _) = online(registry, "its manifest")?.manifest(&at).await?;
+                self.store.put_blob(&bytes)?;
+                bytes
             }
-            Err(reason) => match store.tag(&text) {
-                Some(digest) => Ok((digest, Some(reason))),
-                None => Err(reason),
-            },
+        };
+        let manifest = PluginManifest::parse(&manifest)?;
+        let (layer, size) = manifest.component_digest()?;
+        let component = self
+            .blob(registry, &at, layer, size, MAX_PLUGIN_FILE)
+            .await?;
+        if let Some(key) = self.key {
+            self.signature(registry, digest, key).await?;
         }
+        Ok((component, manifest.plugin_id()))
     }
-}
 
-/// The component of manifest `digest`, verified, from the store, pulling
-/// what it lacks (the signature anew when the stored one does not verify).
-async fn pull_verified(
-    store: &Store,
-    registry: &Registry,
-    reference: &OciReference,
-    digest: ContentDigest,
-    key: Option<&PublicKey>,
-) -> Result<(Vec<u8>, Option<GuestId>), String> {
-    let local = match from_store(store, digest, key) {
-        Ok(found) => return Ok(found),
-        Err(Local::Refused(reason)) if key.is_none() => return Err(reason),
-        Err(local) => local,
-    };
-    match (
-        fetch(store, registry, reference, digest, key.is_some()).await,
-        local,
-    ) {
-        (Ok(()), _) => from_store(store, digest, key).map_err(|local| match local {
-            Local::Missing(reason) | Local::Refused(reason) => reason,
-        }),
-        (Err(reason), Local::Missing(_)) | (Err(_), Local::Refused(reason)) => Err(reason),
-    }
-}
-
-/// Pulls into the store what it lacks of manifest `digest`: the manifest,
-/// its component layer, and (when `signed`) its signature, always asked
-/// again, since a new one may have been added.
-async fn fetch(
-    store: &Store,
-    registry: &Registry,
-    reference: &OciReference,
-    digest: ContentDigest,
-    signed: bool,
-) -> Result<(), String> {
-    let at = reference.by_digest(digest);
-    let manifest = match store.blob(digest, MAX_MANIFEST) {
-        Some(bytes) => bytes,
-        None => {
-            let (bytes, _) = registry.manifest(&at).await?;
-            store.put_blob(&bytes)?;
-            bytes
+    /// Blob `digest` of declared `size`, refused over `cap` before it is
+    /// looked for.
+    async fn blob(
+        &self,
+        registry: Option<&Registry>,
+        at: &Reference,
+        digest: ContentDigest,
+        size: u64,
+        cap: u64,
+    ) -> Result<Vec<u8>, PullError> {
+        if size > cap {
+            return Err(PullError::Refused(format!(
+                "blob sha256:{digest} declares {size} bytes, more than the {cap} accepted"
+            )));
         }
-    };
-    let (layer, size) = PluginManifest::parse(&manifest)?.component_digest()?;
-    if store.blob(layer, MAX_PLUGIN_FILE).is_none() {
-        let bytes = registry.blob(&at, layer, size, MAX_PLUGIN_FILE).await?;
-        store.put_blob(&bytes)?;
+        if let Some(bytes) = self.store.blob(digest, cap) {
+            return Ok(bytes);
+        }
+        let bytes = online(registry, "a blob")?.blob(at, digest, size).await?;
+        self.store.put_blob(&bytes)?;
+        Ok(bytes)
     }
-    if signed {
-        let tag = reference.at_tag(&signature_tag(digest));
-        let (bytes, signature) = registry
+
+    /// Verifies the signature of manifest `digest` with `key`: the one
+    /// that verified before, else the registry's (recorded once it
+    /// verifies).
+    async fn signature(
+        &self,
+        registry: Option<&Registry>,
+        digest: ContentDigest,
+        key: &PublicKey,
+    ) -> Result<(), PullError> {
+        let tag = self.reference.at_tag(&signature_tag(digest));
+        let stored = self.store.signature(digest, key.fingerprint());
+        if let Some(bytes) = stored.and_then(|d| self.store.blob(d, MAX_MANIFEST)) {
+            if self
+                .check_signatures(None, &tag, &bytes, digest, key)
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+        }
+        let (bytes, signature) = online(registry, "its signature")?
             .manifest(&tag)
             .await
-            .map_err(|e| format!("it has no signature (tag {}): {e}", signature_tag(digest)))?;
-        for layer in artifact::layers(&bytes)?
+            .map_err(|e| {
+                e.context(format_args!(
+                    "it has no signature (tag {})",
+                    signature_tag(digest)
+                ))
+            })?;
+        self.check_signatures(registry, &tag, &bytes, digest, key)
+            .await?;
+        self.store.put_blob(&bytes)?;
+        self.store
+            .set_signature(digest, key.fingerprint(), signature)?;
+        Ok(())
+    }
+
+    /// Whether one of the first [`MAX_SIGNATURES`] signature layers of
+    /// signature manifest `bytes` verifies; a layer that does not is
+    /// passed over, not fatal.
+    async fn check_signatures(
+        &self,
+        registry: Option<&Registry>,
+        tag: &Reference,
+        bytes: &[u8],
+        digest: ContentDigest,
+        key: &PublicKey,
+    ) -> Result<(), PullError> {
+        let layers = artifact::layers(bytes)
+            .map_err(|e| PullError::Refused(format!("its signature manifest is {e}")))?;
+        let name = self.reference.name();
+        let mut reasons = Vec::new();
+        let signatures = layers
             .iter()
             .filter(|l| l.media_type == PAYLOAD_MEDIA_TYPE)
-        {
-            let payload: ContentDigest = layer.digest.parse()?;
-            if store.blob(payload, MAX_PAYLOAD).is_none() {
-                let size = u64::try_from(layer.size).unwrap_or(u64::MAX);
-                store.put_blob(&registry.blob(&tag, payload, size, MAX_PAYLOAD).await?)?;
+            .take(MAX_SIGNATURES);
+        for layer in signatures {
+            let Some(signature) = layer
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(SIGNATURE_ANNOTATION))
+            else {
+                reasons.push(format!(
+                    "a signature layer has no {SIGNATURE_ANNOTATION} annotation"
+                ));
+                continue;
+            };
+            let payload = match layer.digest.parse() {
+                Ok(payload) => {
+                    let size = u64::try_from(layer.size).unwrap_or(u64::MAX);
+                    self.blob(registry, tag, payload, size, MAX_PAYLOAD).await
+                }
+                Err(e) => Err(PullError::Refused(e)),
+            };
+            match payload {
+                Ok(payload) => match key.verify(&payload, signature, digest, &name) {
+                    Ok(()) => return Ok(()),
+                    Err(reason) => reasons.push(reason),
+                },
+                Err(e) => reasons.push(e.to_string()),
             }
         }
-        store.put_blob(&bytes)?;
-        store.set_signature(digest, signature)?;
-    }
-    Ok(())
-}
-
-/// The component of manifest `digest` from the store, every byte checked,
-/// and its signature verified with `key` if given.
-fn from_store(
-    store: &Store,
-    digest: ContentDigest,
-    key: Option<&PublicKey>,
-) -> Result<(Vec<u8>, Option<GuestId>), Local> {
-    let manifest = store
-        .blob(digest, MAX_MANIFEST)
-        .ok_or_else(|| Local::Missing("its manifest is not in the store".into()))?;
-    let manifest = PluginManifest::parse(&manifest).map_err(Local::Refused)?;
-    let (layer, size) = manifest.component_digest().map_err(Local::Refused)?;
-    if size > MAX_PLUGIN_FILE {
-        return Err(Local::Refused(format!(
-            "its layer sha256:{layer} declares {size} bytes, more than the {MAX_PLUGIN_FILE} accepted"
-        )));
-    }
-    let component = store
-        .blob(layer, MAX_PLUGIN_FILE)
-        .ok_or_else(|| Local::Missing("its layer is not in the store".into()))?;
-    if let Some(key) = key {
-        verify_stored_signature(store, digest, key)?;
-    }
-    Ok((component, manifest.plugin_id()))
-}
-
-fn verify_stored_signature(
-    store: &Store,
-    digest: ContentDigest,
-    key: &PublicKey,
-) -> Result<(), Local> {
-    let missing = || Local::Missing("its signature is not in the store".into());
-    let signature = store.signature(digest).ok_or_else(missing)?;
-    let bytes = store.blob(signature, MAX_MANIFEST).ok_or_else(missing)?;
-    let layers = artifact::layers(&bytes)
-        .map_err(|e| Local::Refused(format!("its signature manifest is {e}")))?;
-    let mut reasons = Vec::new();
-    for layer in layers.iter().filter(|l| l.media_type == PAYLOAD_MEDIA_TYPE) {
-        let signature = layer
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(SIGNATURE_ANNOTATION));
-        let payload = layer
-            .digest
-            .parse()
-            .ok()
-            .and_then(|d| store.blob(d, MAX_PAYLOAD));
-        match (signature, payload) {
-            (Some(signature), Some(payload)) => match key.verify(&payload, signature, digest) {
-                Ok(()) => return Ok(()),
-                Err(reason) => reasons.push(reason),
-            },
-            (None, _) => reasons.push(format!(
-                "a signature layer has no {SIGNATURE_ANNOTATION} annotation"
-            )),
-            (_, None) => return Err(missing()),
+        if reasons.is_empty() {
+            reasons.push("its signature manifest holds no signatures".into());
         }
+        Err(PullError::Refused(format!(
+            "not signed by the configured key: {}",
+            reasons.join("; ")
+        )))
     }
-    if reasons.is_empty() {
-        reasons.push("its signature manifest holds no signatures".into());
-    }
-    Err(Local::Refused(format!(
-        "not signed by the configured key: {}",
-        reasons.join("; ")
-    )))
+}
+
+/// The registry, or the error of looking for `what` offline.
+fn online<'r>(registry: Option<&'r Registry>, what: &str) -> Result<&'r Registry, PullError> {
+    registry.ok_or_else(|| PullError::Unreachable(format!("{what} is not in the store")))
 }

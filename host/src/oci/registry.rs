@@ -1,8 +1,12 @@
 //! One registry, as the distribution protocol reaches it (`oci-client`):
 //! TLS with the system roots and an optional CA file, plain HTTP only for
 //! loopback hosts or where the operator says `insecure = true`, and the
-//! credentials of a Docker `config.json`. Every byte read is capped and
-//! checked against its digest before it is returned.
+//! credentials of a Docker `config.json` (never sent in clear to a
+//! loopback port anyone could have bound). Layers are capped before and
+//! while they download, manifests once read (the client reads a manifest
+//! whole), and everything is checked against its digest before it is
+//! returned. Failures of the registry are [`PullError::Unreachable`],
+//! failed checks [`PullError::Refused`].
 
 use std::{path::PathBuf, sync::Once, time::Duration};
 
@@ -16,9 +20,12 @@ use oci_client::{
 
 use super::{
     artifact::{MANIFEST_MEDIA_TYPES, MAX_MANIFEST},
-    credentials, OciReference,
+    credentials, read_trusted, OciReference, PullError,
 };
-use crate::runtime::ContentDigest;
+use crate::{
+    runtime::ContentDigest,
+    untrusted::{GuestText, MAX_MESSAGE},
+};
 
 /// How to reach a registry.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -46,16 +53,16 @@ impl Registry {
     /// A client for the registry of `reference`.
     pub fn connect(reference: &OciReference, access: &Access) -> Result<Registry, String> {
         install_crypto_provider();
-        let protocol = if access.insecure || reference.is_loopback() {
+        let protocol = if protocol_is_clear(access, reference) {
             ClientProtocol::Http
         } else {
             ClientProtocol::Https
         };
+        // Whoever can write the CA file can stand in for the registry.
         let extra_root_certificates = match &access.ca {
             Some(file) => vec![Certificate {
                 encoding: CertificateEncoding::Pem,
-                data: std::fs::read(file)
-                    .map_err(|e| format!("cannot read registry CA {}: {e}", file.display()))?,
+                data: read_trusted(file, "registry CA")?,
             }],
             None => Vec::new(),
         };
@@ -75,8 +82,12 @@ impl Registry {
                 describe(&e)
             )
         })?;
-        let file = credentials::config_file(access.credentials.as_deref());
-        let auth = credentials::for_registry(file.as_deref(), reference.registry())?;
+        let auth = if protocol_is_clear(access, reference) && !access.insecure {
+            RegistryAuth::Anonymous
+        } else {
+            let file = credentials::config_file(access.credentials.as_deref());
+            credentials::for_registry(file.as_deref(), reference.registry())?
+        };
         Ok(Registry { client, auth })
     }
 
@@ -84,68 +95,65 @@ impl Registry {
     pub async fn manifest(
         &self,
         reference: &Reference,
-    ) -> Result<(Vec<u8>, ContentDigest), String> {
+    ) -> Result<(Vec<u8>, ContentDigest), PullError> {
         let (bytes, _) = self
             .client
             .pull_manifest_raw(reference, &self.auth, MANIFEST_MEDIA_TYPES)
             .await
-            .map_err(|e| format!("cannot pull its manifest: {}", describe(&e)))?;
+            .map_err(|e| unreachable("cannot pull its manifest", &e))?;
         if bytes.len() as u64 > MAX_MANIFEST {
-            return Err(format!(
+            return Err(PullError::Refused(format!(
                 "its manifest has {} bytes, more than the {MAX_MANIFEST} accepted",
                 bytes.len()
-            ));
+            )));
         }
         let digest = ContentDigest::of(&bytes);
         if let Some(pinned) = reference
             .digest()
             .filter(|p| *p != format!("sha256:{digest}"))
         {
-            return Err(format!(
+            return Err(PullError::Refused(format!(
                 "the registry sent a manifest of digest sha256:{digest} for {pinned}"
-            ));
+            )));
         }
         Ok((bytes.to_vec(), digest))
     }
 
     /// Blob `digest` of the repository of `reference`, which its manifest
-    /// says has `size` bytes: refused before download when that is over
-    /// `cap`, and while downloading when more bytes come.
+    /// says has `size` bytes (at most `cap`, checked by the caller before
+    /// asking): refused while downloading when more bytes come.
     pub async fn blob(
         &self,
         reference: &Reference,
         digest: ContentDigest,
         size: u64,
-        cap: u64,
-    ) -> Result<Vec<u8>, String> {
-        if size > cap {
-            return Err(format!(
-                "its layer sha256:{digest} declares {size} bytes, more than the {cap} accepted"
-            ));
-        }
+    ) -> Result<Vec<u8>, PullError> {
         let descriptor = OciDescriptor {
             digest: format!("sha256:{digest}"),
             size: size as i64,
             ..OciDescriptor::default()
         };
+        let failed = |e: &dyn std::error::Error| {
+            unreachable(&format!("cannot pull blob sha256:{digest}"), e)
+        };
         let response = self
             .client
             .pull_blob_stream(reference, &descriptor)
             .await
-            .map_err(|e| format!("cannot pull its layer sha256:{digest}: {}", describe(&e)))?;
+            .map_err(|e| failed(&e))?;
         let too_long = || {
-            format!(
-                "its layer sha256:{digest} sends more than the {size} bytes its manifest declares"
-            )
+            PullError::Refused(format!(
+                "blob sha256:{digest} sends more than the {size} bytes its manifest declares"
+            ))
         };
         if response.content_length.is_some_and(|length| length > size) {
             return Err(too_long());
         }
-        let mut bytes = Vec::with_capacity(size as usize);
+        // Reserved as it comes: the declared size is the registry's word.
+        let mut bytes = Vec::new();
         let mut stream = response.stream;
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk
-                .map_err(|e| format!("cannot pull its layer sha256:{digest}: {}", describe(&e)))?;
+            let chunk = chunk.map_err(|e| failed(&e))?;
             if (bytes.len() + chunk.len()) as u64 > size {
                 return Err(too_long());
             }
@@ -153,7 +161,9 @@ impl Registry {
         }
         let got = ContentDigest::of(&bytes);
         if got != digest {
-            return Err(format!("its layer's bytes have digest sha256:{got}, not the sha256:{digest} its manifest names"));
+            return Err(PullError::Refused(format!(
+                "blob sha256:{digest} came with bytes of digest sha256:{got}"
+            )));
         }
         Ok(bytes)
     }
@@ -201,6 +211,11 @@ impl Registry {
     }
 }
 
+/// Whether the registry is spoken to in plain HTTP.
+fn protocol_is_clear(access: &Access, reference: &OciReference) -> bool {
+    access.insecure || reference.is_loopback()
+}
+
 /// rustls needs its crypto provider chosen once per process: ring.
 fn install_crypto_provider() {
     static INSTALLED: Once = Once::new();
@@ -209,6 +224,15 @@ fn install_crypto_provider() {
             .install_default()
             .ok();
     });
+}
+
+/// A failure of the registry, its text (which the registry may have
+/// chosen) made safe to log.
+fn unreachable(what: &str, error: &dyn std::error::Error) -> PullError {
+    PullError::Unreachable(format!(
+        "{what}: {}",
+        GuestText::new(&describe(error), MAX_MESSAGE)
+    ))
 }
 
 /// An error and its causes on one line, each cause once.

@@ -17,6 +17,7 @@ use p256::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::read_trusted;
 use crate::runtime::ContentDigest;
 
 /// Media type of a signature layer.
@@ -35,16 +36,30 @@ pub fn signature_tag(digest: ContentDigest) -> String {
 
 /// A public key signatures are checked against.
 #[derive(Clone, Debug)]
-pub struct PublicKey(VerifyingKey);
+pub struct PublicKey {
+    key: VerifyingKey,
+    fingerprint: ContentDigest,
+}
 
 impl PublicKey {
     /// Reads a PEM `PUBLIC KEY` (as `cosign generate-key-pair` and
     /// `openssl ec -pubout` write it). Only ECDSA P-256 keys are accepted.
+    /// Whoever can write it can sign: a key file others can write is
+    /// refused, as plugin files are.
     pub fn read(file: &Path) -> Result<PublicKey, String> {
-        let pem = std::fs::read_to_string(file)
-            .map_err(|e| format!("cannot read verify key {}: {e}", file.display()))?;
+        let bytes = read_trusted(file, "verify key")?;
+        let pem = String::from_utf8(bytes)
+            .map_err(|_| format!("verify key {} is not PEM text", file.display()))?;
+        // The key's identity: the base64 of its DER, however the PEM is
+        // laid out.
+        let body: String = pem
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .flat_map(|l| l.trim().chars())
+            .collect();
+        let fingerprint = ContentDigest::of(body.as_bytes());
         VerifyingKey::from_public_key_pem(&pem)
-            .map(PublicKey)
+            .map(|key| PublicKey { key, fingerprint })
             .map_err(|e| {
                 format!(
                     "verify key {} is not a PEM ECDSA P-256 public key (cosign's default): {e}",
@@ -53,26 +68,39 @@ impl PublicKey {
             })
     }
 
+    /// What tells this key from others, for the store's records.
+    pub fn fingerprint(&self) -> ContentDigest {
+        self.fingerprint
+    }
+
     /// Whether `signature` (base64 DER) over `payload` is this key's and
-    /// the payload signs manifest `digest`. The error says which part
+    /// the payload signs manifest `digest` of image `name`
+    /// (`registry/repository`): a signature of another repository's
+    /// artifact does not pass for this one's. The error says which part
     /// failed.
     pub fn verify(
         &self,
         payload: &[u8],
         signature: &str,
         digest: ContentDigest,
+        name: &str,
     ) -> Result<(), String> {
         let der = STANDARD
             .decode(signature.trim())
             .map_err(|_| "its signature is not base64".to_string())?;
         let signature = Signature::from_der(&der)
             .map_err(|_| "its signature is not a DER ECDSA signature".to_string())?;
-        self.0
+        self.key
             .verify(payload, &signature)
             .map_err(|_| "its signature is not made by the configured key".to_string())?;
-        let signed = signed_digest(payload)?;
+        let (signed, image) = signed_image(payload)?;
         if signed != digest {
             return Err(format!("it signs sha256:{signed}, another manifest"));
+        }
+        if image != name {
+            return Err(format!(
+                "it signs an artifact of {image:?}, not of {name:?}"
+            ));
         }
         Ok(())
     }
@@ -151,8 +179,8 @@ struct Image {
     docker_manifest_digest: String,
 }
 
-/// The manifest digest a payload signs.
-fn signed_digest(payload: &[u8]) -> Result<ContentDigest, String> {
+/// The manifest digest a payload signs, and of which image.
+fn signed_image(payload: &[u8]) -> Result<(ContentDigest, String), String> {
     let payload: Payload = serde_json::from_slice(payload)
         .map_err(|e| format!("its payload is not a cosign simple signing payload: {e}"))?;
     if payload.critical.kind != PAYLOAD_TYPE {
@@ -161,7 +189,8 @@ fn signed_digest(payload: &[u8]) -> Result<ContentDigest, String> {
             payload.critical.kind
         ));
     }
-    payload.critical.image.docker_manifest_digest.parse()
+    let digest = payload.critical.image.docker_manifest_digest.parse()?;
+    Ok((digest, payload.critical.identity.docker_reference))
 }
 
 #[cfg(test)]
@@ -186,44 +215,58 @@ mod tests {
         let (signer, key) = key_pair(dir.path(), 7);
         let (_, other_key) = key_pair(dir.path(), 8);
         let digest = ContentDigest::of(b"manifest");
-        let (payload, signature) = signer.sign("r.example/plugins/env", digest);
-        assert_eq!(key.verify(&payload, &signature, digest), Ok(()));
+        let name = "r.example/plugins/env";
+        let (payload, signature) = signer.sign(name, digest);
+        assert_eq!(key.verify(&payload, &signature, digest, name), Ok(()));
         assert_eq!(
-            other_key.verify(&payload, &signature, digest).unwrap_err(),
+            other_key
+                .verify(&payload, &signature, digest, name)
+                .unwrap_err(),
             "its signature is not made by the configured key"
         );
         let other = ContentDigest::of(b"other manifest");
         assert!(key
-            .verify(&payload, &signature, other)
+            .verify(&payload, &signature, other, name)
             .unwrap_err()
             .contains("another manifest"));
         let mut altered = payload.clone();
         altered[10] ^= 1;
-        assert!(key.verify(&altered, &signature, digest).is_err());
+        assert!(key.verify(&altered, &signature, digest, name).is_err());
         assert!(key
-            .verify(&payload, "!!", digest)
+            .verify(&payload, &signature, digest, "r.example/plugins/other")
+            .unwrap_err()
+            .contains("not of \"r.example/plugins/other\""));
+        assert!(key
+            .verify(&payload, "!!", digest, name)
             .unwrap_err()
             .contains("base64"));
     }
 
     #[test]
-    fn signatures_made_by_openssl_verify() {
-        // `openssl dgst -sha256 -sign` over a cosign payload, with the
-        // key below: the format cosign writes, made by another tool.
+    fn a_key_file_others_can_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::TempDir::new().unwrap();
-        let Ok(status) = std::process::Command::new("openssl")
-            .arg("version")
-            .status()
-        else {
-            panic!("openssl is needed for this test");
-        };
-        assert!(status.success());
+        key_pair(dir.path(), 9);
+        let file = dir.path().join("9.pub");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let err = PublicKey::read(&file).unwrap_err();
+        assert!(
+            err.contains("is writable by its group and everyone"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn signatures_made_by_openssl_verify() {
+        // `openssl dgst -sha256 -sign` over a cosign payload, with a key
+        // openssl made: the format cosign writes, made by another tool.
+        let dir = tempfile::TempDir::new().unwrap();
         let run = |args: &[&str]| {
             let out = std::process::Command::new("openssl")
                 .args(args)
                 .current_dir(dir.path())
                 .output()
-                .unwrap();
+                .expect("openssl runs");
             assert!(
                 out.status.success(),
                 "{}",
@@ -249,12 +292,20 @@ mod tests {
         let der = run(&["dgst", "-sha256", "-sign", "k.pem", "payload"]);
         let key = PublicKey::read(&dir.path().join("k.pub")).unwrap();
         assert_eq!(
-            key.verify(payload.as_bytes(), &STANDARD.encode(der), digest),
+            key.verify(
+                payload.as_bytes(),
+                &STANDARD.encode(der),
+                digest,
+                "r.example/env"
+            ),
             Ok(())
         );
         // The SEC1 key openssl wrote signs too.
         let signer = PrivateKey::read(&dir.path().join("k.pem")).unwrap();
         let (payload, signature) = signer.sign("r.example/env", digest);
-        assert_eq!(key.verify(&payload, &signature, digest), Ok(()));
+        assert_eq!(
+            key.verify(&payload, &signature, digest, "r.example/env"),
+            Ok(())
+        );
     }
 }
