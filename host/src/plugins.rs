@@ -4,8 +4,10 @@
 //! they started with; a reload that fails (a bad configuration, an
 //! unreadable directory) changes nothing; a plugin file refused on reload
 //! leaves the version already running in place. Plugins a section takes
-//! from a registry load beside the directory's; a pull that fails keeps
-//! the running version and is tried again with backoff.
+//! from a registry load beside the directory's; when the registry cannot
+//! be reached, the version running is loaded again from the store if the
+//! section still admits it, and the pull is tried again with backoff. A
+//! plugin refused by its checks runs in no version.
 
 use std::{
     collections::BTreeMap,
@@ -62,8 +64,18 @@ pub struct Loaded {
     pub config: Config,
     /// The guests and the refused files.
     pub report: LoadReport,
-    /// The manifest each registry guest of `report` was pulled from.
-    pub pulled: Vec<(GuestId, ContentDigest)>,
+    /// The registry guests of `report` and where they came from.
+    pub pulled: Vec<PulledGuest>,
+}
+
+/// A registry guest of a load.
+pub struct PulledGuest {
+    /// The guest.
+    pub id: GuestId,
+    /// The manifest it was pulled from.
+    pub manifest: ContentDigest,
+    /// The tag that named it, recorded once it runs.
+    tag: Option<String>,
 }
 
 impl PluginSet {
@@ -131,11 +143,18 @@ impl PluginSet {
         report.guests.sort_by(|a, b| a.id().cmp(b.id()));
         let digests: Vec<ContentDigest> = report.guests.iter().map(GuestPre::digest).collect();
         self.cache.keep_only(&digests);
-        pulled.retain(|(id, _)| report.guests.iter().any(|g| g.id() == id));
+        pulled.retain(|p| report.guests.iter().any(|g| *g.id() == p.id));
         for refusal in &report.refused {
             tracing::error!(file = %refusal.file.display(), reason = %refusal.reason, "plugin refused");
         }
         self.check_sections(&config, &report)?;
+        // Only what will run moves a tag: a restart with the registry down
+        // falls back to it.
+        for guest in &pulled {
+            if let Some(tag) = &guest.tag {
+                self.puller.record(tag, guest.manifest);
+            }
+        }
         Ok(Loaded {
             config,
             report,
@@ -181,11 +200,7 @@ impl PluginSet {
 
     /// Pulls and loads the plugins sections take from registries; returns
     /// the manifest each loaded one came from.
-    fn load_sources(
-        &self,
-        config: &Config,
-        report: &mut LoadReport,
-    ) -> Vec<(GuestId, ContentDigest)> {
+    fn load_sources(&self, config: &Config, report: &mut LoadReport) -> Vec<PulledGuest> {
         let sources: Vec<(&str, &PluginSource)> = config.sources().collect();
         let requests: Vec<PullRequest<'_>> = sources
             .iter()
@@ -201,12 +216,15 @@ impl PluginSet {
             let loaded = pulled.and_then(|pulled| {
                 failed |= pulled.stale.is_some();
                 let guest = self.load_pulled(config, name, source, &pulled)?;
-                self.puller.record(&pulled);
-                Ok((guest, pulled.manifest))
+                Ok((guest, pulled))
             });
             match loaded {
-                Ok((guest, manifest)) => {
-                    manifests.push((guest.id().clone(), manifest));
+                Ok((guest, pulled)) => {
+                    manifests.push(PulledGuest {
+                        id: guest.id().clone(),
+                        manifest: pulled.manifest,
+                        tag: pulled.tag().map(str::to_string),
+                    });
                     report.guests.push(guest);
                 }
                 Err(error) => {
@@ -233,27 +251,21 @@ impl PluginSet {
             .map(|(_, (_, digest))| *digest)
     }
 
-    /// Records the manifests of the registry guests now `running`: those
-    /// just `pulled`, else the ones before.
-    fn note_running(
-        &self,
-        config: &Config,
-        running: &[GuestId],
-        pulled: &[(GuestId, ContentDigest)],
-    ) {
+    /// Records the repository and manifest of the registry guests now
+    /// `running`: those just `pulled`, else (kept) what they were.
+    fn note_running(&self, config: &Config, running: &[GuestId], pulled: &[PulledGuest]) {
         let mut manifests = self.manifests.lock().expect("never poisoned");
         let before = std::mem::take(&mut *manifests);
         for id in running {
             let Some(source) = config.guest(&id.name).source else {
                 continue;
             };
-            let manifest = pulled
+            let now = pulled
                 .iter()
-                .find(|(p, _)| p == id)
-                .map(|(_, m)| *m)
-                .or_else(|| before.get(id).map(|(_, m)| *m));
-            if let Some(manifest) = manifest {
-                manifests.insert(id.clone(), (source.reference.name(), manifest));
+                .find(|p| p.id == *id)
+                .map(|p| (source.reference.name(), p.manifest));
+            if let Some(entry) = now.or_else(|| before.get(id).cloned()) {
+                manifests.insert(id.clone(), entry);
             }
         }
     }
@@ -283,7 +295,7 @@ impl PluginSet {
             |reason: String| PullError::Refused(format!("manifest sha256:{digest}: {reason}"));
         // The call order is the operator's to set; an artifact's own index
         // counts only for one the operator pinned or had signed.
-        let vouched = source.reference.digest().is_some() || pulled.signed;
+        let vouched = source.reference.digest() == Some(digest) || pulled.signed;
         let index = source
             .index
             .clone()
@@ -345,10 +357,20 @@ impl PluginSet {
             report,
             pulled,
         } = self.load()?;
-        // A file refused now keeps the version of it already running. A
-        // registry plugin that cannot be pulled is loaded again from the
-        // store where its section still admits it (see `oci::pull`).
-        let keep: Vec<_> = report.refused.iter().filter_map(|r| r.id.clone()).collect();
+        // A file refused now keeps the version of it already running,
+        // unless its section takes the plugin from a registry or only
+        // signed plugins may run. A registry plugin that cannot be pulled
+        // is loaded again from the store where its section still admits
+        // it (see `oci::pull`); one refused by its checks is not kept.
+        let keep: Vec<_> = report
+            .refused
+            .iter()
+            .filter_map(|r| r.id.clone())
+            .filter(|id| {
+                let settings = config.guest(&id.name);
+                settings.source.is_none() && !settings.require_signature
+            })
+            .collect();
         let refused = report.refused.len();
         let changes = dispatcher.replace_guests(report.guests, &config, &keep);
         let running: Vec<GuestId> = dispatcher.guests().iter().map(|s| s.id().clone()).collect();
@@ -384,15 +406,17 @@ impl PluginSet {
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             interval
         });
+        // Set after each load that left a pull to try again, so that
+        // other wake-ups do not advance the backoff.
+        let mut retry_at = self.retry_after(&mut retry);
         loop {
-            let retry_in = self.pull_failed().then(|| retry.next_delay());
             tokio::select! {
                 Some(()) = changes.recv() => {
                     if !settle(&mut changes, &stop).await {
                         return Ok(());
                     }
                 }
-                () = sleep_or_never(retry_in) => {
+                () = sleep_until_or_never(retry_at) => {
                     tracing::info!(attempt = retry.attempts(), "pulling the registry plugins that failed again");
                 }
                 _ = tick_or_never(resolve.as_mut()) => {
@@ -411,10 +435,18 @@ impl PluginSet {
             if let Some(metrics) = &metrics {
                 metrics.registry_guests(&self.running_manifests());
             }
-            if !self.pull_failed() {
-                retry.reset();
-            }
+            retry_at = self.retry_after(&mut retry);
         }
+    }
+
+    /// When to pull again after the load just done, if it left a pull to
+    /// try again; else the backoff starts over.
+    fn retry_after(&self, retry: &mut Backoff) -> Option<tokio::time::Instant> {
+        if !self.pull_failed() {
+            retry.reset();
+            return None;
+        }
+        Some(tokio::time::Instant::now() + retry.next_delay())
     }
 
     fn watch_paths(&self, watcher: &mut RecommendedWatcher) -> anyhow::Result<()> {
@@ -444,7 +476,8 @@ pub const STORE_DIR: &str = "oci";
 /// Judges the files of the plugin directory against their sections: a
 /// section with a `source` owns its name, so a file of that name is not
 /// loaded; under `[defaults] require-signature = true` no file is, since
-/// files carry no signature. Neither keeps a running version on reload.
+/// files carry no signature. Neither keeps a running version on reload
+/// (see [`PluginSet::reload`]).
 fn judge_files(report: &mut LoadReport, config: &Config, dir: &Path) {
     for guest in std::mem::take(&mut report.guests) {
         let settings = config.guest(&guest.id().name);
@@ -458,7 +491,7 @@ fn judge_files(report: &mut LoadReport, config: &Config, dir: &Path) {
         };
         report.refused.push(Refusal {
             file: dir.join(format!("{}.wasm", guest.id())),
-            id: None,
+            id: Some(guest.id().clone()),
             reason,
         });
     }
@@ -481,9 +514,9 @@ const PULL_RETRY_FIRST: Duration = Duration::from_secs(1);
 /// Longest delay between attempts to pull.
 const PULL_RETRY_MAX: Duration = Duration::from_secs(300);
 
-async fn sleep_or_never(delay: Option<Duration>) {
-    match delay {
-        Some(delay) => tokio::time::sleep(delay).await,
+async fn sleep_until_or_never(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
     }
 }
@@ -541,8 +574,6 @@ fn load_trusted_config(file: &Path) -> anyhow::Result<Config> {
     Ok(Config::load(file)?)
 }
 
-/// The compile cache holds machine code the daemon runs: a directory
-/// others can write to is not used.
 /// The plugin of `present` that `name` was meant to name: the same but for
 /// `_` and `-` or case, or at most two edits away.
 fn meant<'a>(name: &str, present: &[&'a str]) -> Option<&'a str> {

@@ -492,13 +492,25 @@ fn a_node_restarts_while_its_registry_is_down() {
     let mut registry = LocalRegistry::start();
     let tag = registry.reference("plugins/env-injector:v1");
     let pinned = push("20-env-injector.wasm", &tag, &[]);
+    let keys = TempDir::new().unwrap();
+    let (team, team_pub) = key_pair(keys.path(), "team");
+    let signed = push(
+        "20-env-injector.wasm",
+        &registry.reference("plugins/signed:v1"),
+        &["--sign-key", team.to_str().unwrap()],
+    );
+    let verified = format!("verify = {{ key = \"{}\" }}", team_pub.display());
     let warm = Node::new(&["10-logger.wasm"]);
     warm.injects(&env_injector(&tag, INDEX));
     warm.injects(&env_injector(&pinned, ""));
+    warm.injects(&env_injector(&signed, &verified));
     registry.stop();
 
-    // Pinned: the store answers without asking the registry.
+    // Pinned: the store answers without asking the registry, signature
+    // and all.
     let (_, stderr) = warm.injects(&env_injector(&pinned, ""));
+    assert!(!stderr.contains("cannot be reached"), "{stderr}");
+    let (_, stderr) = warm.injects(&env_injector(&signed, &verified));
     assert!(!stderr.contains("cannot be reached"), "{stderr}");
     // A tag: what it named when last resolved, said so.
     let (_, stderr) = warm.injects(&env_injector(&tag, INDEX));

@@ -38,7 +38,8 @@ pub const MAX_SIGNATURES: usize = 16;
 pub struct PluginSource {
     /// The reference.
     pub reference: OciReference,
-    /// Its index, if the section gives one (else the artifact's).
+    /// Its index, if the section gives one (else the artifact's, for an
+    /// artifact pinned or signed).
     pub index: Option<String>,
     /// How its registry is reached.
     pub access: Access,
@@ -62,8 +63,16 @@ pub struct Pulled {
     /// Set when the registry could not be reached and the store answered:
     /// what went wrong. The pull is worth retrying.
     pub stale: Option<String>,
-    /// The tag to record as resolved once the guest loads.
+    /// The tag to record as resolved once the guest runs.
     tag: Option<String>,
+}
+
+impl Pulled {
+    /// The tag that resolved to it, to give [`Puller::record`] once its
+    /// guest runs.
+    pub fn tag(&self) -> Option<&str> {
+        self.tag.as_deref()
+    }
 }
 
 /// What to pull: a section's source, and the manifest its guest runs now
@@ -79,7 +88,7 @@ pub struct PullRequest<'a> {
 pub struct Puller {
     dir: Option<PathBuf>,
     /// Opened at the first pull: a node without registry plugins has none.
-    store: OnceLock<Result<Store, String>>,
+    store: OnceLock<Store>,
     /// Tags resolved since start (or since [`Puller::forget_tags`]).
     resolved: Mutex<HashMap<String, ContentDigest>>,
 }
@@ -95,12 +104,19 @@ impl Puller {
         }
     }
 
+    /// The store, opened at the first pull; a store that cannot be
+    /// opened is tried again at the next.
     fn store(&self) -> Result<&Store, PullError> {
-        let store = self.store.get_or_init(|| match &self.dir {
-            Some(dir) => Store::open(dir),
-            None => Err("there is no trusted cache directory to keep pulled plugins in".into()),
-        });
-        store.as_ref().map_err(|e| PullError::Refused(e.clone()))
+        if let Some(store) = self.store.get() {
+            return Ok(store);
+        }
+        let dir = self.dir.as_ref().ok_or_else(|| {
+            PullError::Refused(
+                "there is no trusted cache directory to keep pulled plugins in".into(),
+            )
+        })?;
+        let store = Store::open(dir)?;
+        Ok(self.store.get_or_init(|| store))
     }
 
     /// Makes the next pulls resolve their tags again.
@@ -108,18 +124,16 @@ impl Puller {
         self.resolved.lock().expect("never poisoned").clear();
     }
 
-    /// Records that `pulled`, now loaded, is what its tag names.
-    pub fn record(&self, pulled: &Pulled) {
-        let Some(key) = &pulled.tag else {
-            return;
-        };
+    /// Records that `tag` (from [`Pulled::tag`]) names `manifest`, now
+    /// that its guest runs.
+    pub fn record(&self, tag: &str, manifest: ContentDigest) {
         if let Ok(store) = self.store() {
-            if let Err(err) = store.set_tag(key, pulled.manifest) {
+            if let Err(err) = store.set_tag(tag, manifest) {
                 tracing::warn!(error = %err, "cannot record a resolved tag");
             }
         }
         let mut resolved = self.resolved.lock().expect("never poisoned");
-        resolved.insert(key.clone(), pulled.manifest);
+        resolved.insert(tag.to_string(), manifest);
     }
 
     /// Pulls every request, concurrently, each within [`PULL_DEADLINE`],
@@ -137,7 +151,7 @@ impl Puller {
                         .build()
                         .map_err(|e| format!("cannot start the pulls: {e}"))?;
                     Ok(runtime.block_on(futures_util::future::join_all(
-                        requests.iter().map(|request| self.pull_in_time(request)),
+                        requests.iter().map(|request| self.pull(request)),
                     )))
                 })
                 .join()
@@ -151,18 +165,9 @@ impl Puller {
         })
     }
 
-    async fn pull_in_time(&self, request: &PullRequest<'_>) -> Result<Pulled, PullError> {
-        tokio::time::timeout(PULL_DEADLINE, self.pull(request))
-            .await
-            .unwrap_or_else(|_| {
-                Err(PullError::Unreachable(format!(
-                    "the pull took longer than {PULL_DEADLINE:?}"
-                )))
-            })
-    }
-
-    /// Pulls one source. The error names the manifest digest once known.
-    pub async fn pull(&self, request: &PullRequest<'_>) -> Result<Pulled, PullError> {
+    /// Pulls one source, the registry's part within [`PULL_DEADLINE`]. The
+    /// error names the manifest digest once known.
+    async fn pull(&self, request: &PullRequest<'_>) -> Result<Pulled, PullError> {
         let source = request.source;
         let store = self.store()?;
         let key = match &source.verify_key {
@@ -182,7 +187,15 @@ impl Puller {
                 return Ok(artifact.pulled(digest, found, None, None));
             }
         }
-        match self.pull_from_registry(&artifact, &source.access).await {
+        let from_registry = self.pull_from_registry(&artifact, &source.access);
+        let pulled = tokio::time::timeout(PULL_DEADLINE, from_registry)
+            .await
+            .unwrap_or_else(|_| {
+                Err(PullError::Unreachable(format!(
+                    "the pull took longer than {PULL_DEADLINE:?}"
+                )))
+            });
+        match pulled {
             Err(PullError::Unreachable(reason)) => self.fallback(&artifact, request, reason).await,
             other => other,
         }
@@ -194,7 +207,10 @@ impl Puller {
         artifact: &Artifact<'_>,
         access: &Access,
     ) -> Result<Pulled, PullError> {
-        let registry = Registry::connect(artifact.reference, access)?;
+        // A key or CA file being replaced (a Secret's update) is worth
+        // another try.
+        let registry =
+            Registry::connect(artifact.reference, access).map_err(PullError::Unreachable)?;
         let (digest, tag) = match artifact.reference.digest() {
             Some(digest) => (digest, None),
             None => {
@@ -224,7 +240,7 @@ impl Puller {
         let (bytes, digest) = registry
             .manifest(&artifact.reference.client_reference())
             .await?;
-        artifact.store.put_blob(&bytes)?;
+        artifact.keep(&bytes)?;
         Ok(digest)
     }
 
@@ -273,6 +289,15 @@ impl Artifact<'_> {
         format!("{} {key}", self.reference)
     }
 
+    /// Writes `bytes` to the store; a store that cannot be written (a
+    /// full disk) is worth another try.
+    fn keep(&self, bytes: &[u8]) -> Result<(), PullError> {
+        self.store
+            .put_blob(bytes)
+            .map(drop)
+            .map_err(PullError::Unreachable)
+    }
+
     fn pulled(
         &self,
         digest: ContentDigest,
@@ -303,7 +328,7 @@ impl Artifact<'_> {
             Some(bytes) => bytes,
             None => {
                 let (bytes, _) = online(registry, "its manifest")?.manifest(&at).await?;
-                self.store.put_blob(&bytes)?;
+                self.keep(&bytes)?;
                 bytes
             }
         };
@@ -337,7 +362,7 @@ impl Artifact<'_> {
             return Ok(bytes);
         }
         let bytes = online(registry, "a blob")?.blob(at, digest, size).await?;
-        self.store.put_blob(&bytes)?;
+        self.keep(&bytes)?;
         Ok(bytes)
     }
 
@@ -372,9 +397,10 @@ impl Artifact<'_> {
             })?;
         self.check_signatures(registry, &tag, &bytes, digest, key)
             .await?;
-        self.store.put_blob(&bytes)?;
+        self.keep(&bytes)?;
         self.store
-            .set_signature(digest, key.fingerprint(), signature)?;
+            .set_signature(digest, key.fingerprint(), signature)
+            .map_err(PullError::Unreachable)?;
         Ok(())
     }
 
@@ -393,6 +419,7 @@ impl Artifact<'_> {
             .map_err(|e| PullError::Refused(format!("its signature manifest is {e}")))?;
         let name = self.reference.name();
         let mut reasons = Vec::new();
+        let mut unreachable = None;
         let signatures = layers
             .iter()
             .filter(|l| l.media_type == PAYLOAD_MEDIA_TYPE)
@@ -420,8 +447,13 @@ impl Artifact<'_> {
                     Ok(()) => return Ok(()),
                     Err(reason) => reasons.push(reason),
                 },
-                Err(e) => reasons.push(e.to_string()),
+                Err(PullError::Unreachable(reason)) => unreachable = Some(reason),
+                Err(PullError::Refused(reason)) => reasons.push(reason),
             }
+        }
+        // A signature that could not be fetched may be the one that holds.
+        if let Some(reason) = unreachable {
+            return Err(PullError::Unreachable(reason));
         }
         if reasons.is_empty() {
             reasons.push("its signature manifest holds no signatures".into());

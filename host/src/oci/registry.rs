@@ -13,6 +13,7 @@ use std::{path::PathBuf, sync::Once, time::Duration};
 use futures_util::StreamExt;
 use oci_client::{
     client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol},
+    errors::OciDistributionError,
     manifest::{OciDescriptor, OCI_IMAGE_MEDIA_TYPE},
     secrets::RegistryAuth,
     Client, Reference,
@@ -100,7 +101,7 @@ impl Registry {
             .client
             .pull_manifest_raw(reference, &self.auth, MANIFEST_MEDIA_TYPES)
             .await
-            .map_err(|e| unreachable("cannot pull its manifest", &e))?;
+            .map_err(|e| classify("cannot pull its manifest", &e))?;
         if bytes.len() as u64 > MAX_MANIFEST {
             return Err(PullError::Refused(format!(
                 "its manifest has {} bytes, more than the {MAX_MANIFEST} accepted",
@@ -133,14 +134,12 @@ impl Registry {
             size: size as i64,
             ..OciDescriptor::default()
         };
-        let failed = |e: &dyn std::error::Error| {
-            unreachable(&format!("cannot pull blob sha256:{digest}"), e)
-        };
+        let what = format!("cannot pull blob sha256:{digest}");
         let response = self
             .client
             .pull_blob_stream(reference, &descriptor)
             .await
-            .map_err(|e| failed(&e))?;
+            .map_err(|e| classify(&what, &e))?;
         let too_long = || {
             PullError::Refused(format!(
                 "blob sha256:{digest} sends more than the {size} bytes its manifest declares"
@@ -153,7 +152,8 @@ impl Registry {
         let mut bytes = Vec::new();
         let mut stream = response.stream;
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| failed(&e))?;
+            // Cut off, or oci-client's own digest check: tried again.
+            let chunk = chunk.map_err(|e| unreachable(&what, &e))?;
             if (bytes.len() + chunk.len()) as u64 > size {
                 return Err(too_long());
             }
@@ -229,10 +229,32 @@ fn install_crypto_provider() {
 /// A failure of the registry, its text (which the registry may have
 /// chosen) made safe to log.
 fn unreachable(what: &str, error: &dyn std::error::Error) -> PullError {
-    PullError::Unreachable(format!(
-        "{what}: {}",
-        GuestText::new(&describe(error), MAX_MESSAGE)
-    ))
+    PullError::Unreachable(safe_text(what, error))
+}
+
+/// What the registry's answer makes of a request: a refusal when it
+/// answered that the thing is not there or not ours to have (4xx: not
+/// found, unauthorized, denied; not a rate limit or a timeout), else a
+/// failure to try again.
+fn classify(what: &str, error: &OciDistributionError) -> PullError {
+    use OciDistributionError as E;
+    let answered = match error {
+        E::RegistryError { .. }
+        | E::UnauthorizedError { .. }
+        | E::AuthenticationFailure(_)
+        | E::ImageManifestNotFoundError(_)
+        | E::DigestError(_) => true,
+        E::ServerError { code, .. } => (400..500).contains(code) && ![408, 429].contains(code),
+        _ => false,
+    };
+    match answered {
+        true => PullError::Refused(safe_text(what, error)),
+        false => PullError::Unreachable(safe_text(what, error)),
+    }
+}
+
+fn safe_text(what: &str, error: &dyn std::error::Error) -> String {
+    format!("{what}: {}", GuestText::new(&describe(error), MAX_MESSAGE))
 }
 
 /// An error and its causes on one line, each cause once.
@@ -251,4 +273,30 @@ fn describe(error: &dyn std::error::Error) -> String {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_refuse_and_failures_are_tried_again() {
+        use OciDistributionError as E;
+        let server = |code| E::ServerError {
+            code,
+            url: "https://r.example/v2/a/manifests/v1".into(),
+            message: "\u{1b}[2Jgone".into(),
+        };
+        let refused = classify("cannot pull its manifest", &server(404));
+        assert!(!refused.is_transient());
+        assert!(
+            !refused.to_string().contains('\u{1b}'),
+            "escaped: {refused}"
+        );
+        for code in [408, 429, 500, 503] {
+            assert!(classify("x", &server(code)).is_transient(), "{code}");
+        }
+        let unauthorized = E::UnauthorizedError { url: "u".into() };
+        assert!(!classify("x", &unauthorized).is_transient());
+    }
 }
