@@ -6,7 +6,10 @@ use nri_proto::{
     api::file_descriptor,
     ttrpc_frame::{TtrpcHeader, TTRPC_HEADER_LEN},
 };
-use protobuf::{reflect::MessageDescriptor, Message, MessageDyn};
+use protobuf::{
+    reflect::{MessageDescriptor, ReflectFieldRef, ReflectValueRef},
+    Message, MessageDyn,
+};
 
 /// ttrpc message type of a request.
 const REQUEST: u8 = 1;
@@ -70,4 +73,31 @@ pub fn any_message(data: &[u8]) -> Option<(MessageDescriptor, Box<dyn MessageDyn
     let kind = messages[usize::from(*pick) % messages.len()].clone();
     let message = kind.parse_from_bytes(body).ok()?;
     Some((kind, message))
+}
+
+/// Whether a message holds a negative number in a repeated enum field
+/// (packed, as proto3 writes them) anywhere in it. rust-protobuf 3.7
+/// sizes such a number as 5 bytes and writes it as 10, so its encoding of
+/// that message is corrupt. nri-wasm never sends one: what it sends is
+/// built from WIT flags, whose numbers are the proto's own, all positive.
+pub fn holds_negative_packed_enum(message: &dyn MessageDyn) -> bool {
+    message
+        .descriptor_dyn()
+        .fields()
+        .any(|field| match field.get_reflect(message) {
+            ReflectFieldRef::Optional(value) => value.value().is_some_and(negative_inside),
+            ReflectFieldRef::Repeated(values) => values.into_iter().any(|value| match value {
+                ReflectValueRef::Enum(_, number) => number < 0,
+                other => negative_inside(other),
+            }),
+            ReflectFieldRef::Map(entries) => entries.into_iter().any(|(_, v)| negative_inside(v)),
+        })
+}
+
+/// Whether a field's value is a message that holds such a number.
+fn negative_inside(value: ReflectValueRef) -> bool {
+    match value {
+        ReflectValueRef::Message(inner) => holds_negative_packed_enum(&*inner),
+        _ => false,
+    }
 }
