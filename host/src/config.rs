@@ -15,6 +15,7 @@
 //! failure-policy = "fail-closed"
 //! config = "anything the guest understands"
 //! digest = "sha256:..."         # load only this content
+//! mode = "shadow"               # checked and recorded, never applied
 //!
 //! [plugins.env-injector]        # from a registry, not the directory
 //! source = "oci://registry.example.com/plugins/env-injector:v1@sha256:..."
@@ -55,9 +56,24 @@ pub enum FailurePolicy {
     FailClosed,
 }
 
+/// Whether a guest's answers are applied.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Its admitted answers are applied; a refused one is its failure.
+    #[default]
+    Enforce,
+    /// It is called and its answers are checked, and nothing of them is
+    /// applied: what it would change and what would be refused is logged,
+    /// counted and recorded. Its failures never fail an event.
+    Shadow,
+}
+
 /// Settings of one guest.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GuestSettings {
+    /// Whether its answers are applied.
+    pub mode: Mode,
     /// Memory cap and call deadline.
     pub limits: GuestLimits,
     /// What its failures do to events.
@@ -172,6 +188,8 @@ struct RawPluginSettings {
     #[serde(default, deserialize_with = "duration")]
     deadline: Option<Duration>,
     failure_policy: Option<FailurePolicy>,
+    #[serde(default)]
+    mode: Mode,
     config: Option<String>,
     #[serde(default)]
     grants: Grants,
@@ -302,6 +320,7 @@ impl RawGuestSettings {
                 deadline: self.deadline.unwrap_or(base.limits.deadline),
             },
             failure_policy: self.failure_policy.unwrap_or(base.failure_policy),
+            mode: Mode::Enforce,
             config: self.config.clone().unwrap_or_else(|| base.config.clone()),
             grants: Grants::default(),
             read: ReadGrants::default(),
@@ -388,6 +407,7 @@ impl Config {
                     .source(&raw.daemon, defaults.require_signature)
                     .map_err(|e| format!("[plugins.{name}]: {e}"))?;
                 let settings = GuestSettings {
+                    mode: plugin.mode,
                     grants: plugin.grants.clone(),
                     read: plugin.read.clone(),
                     missing_reads: plugin.missing_reads,
@@ -410,6 +430,11 @@ impl Config {
     /// The daemon's own settings.
     pub fn daemon(&self) -> &DaemonSettings {
         &self.daemon
+    }
+
+    /// Gives guest `name` these settings, whatever its section says.
+    pub fn set_guest(&mut self, name: &str, settings: GuestSettings) {
+        self.plugins.insert(name.to_string(), settings);
     }
 
     /// The settings of guest `name`.

@@ -22,6 +22,7 @@ pub mod oci;
 pub mod plugins;
 pub mod protocol;
 pub mod runtime;
+pub mod shadow;
 pub mod status;
 #[cfg(test)]
 mod test_support;

@@ -9,7 +9,11 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use crate::dispatch::{CallObserver, CallRecord, SlotError};
+use crate::{
+    dispatch::{CallObserver, CallRecord, SlotError},
+    grants::suggest::families_of,
+    shadow,
+};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct GuestEvent {
@@ -27,6 +31,13 @@ struct GuestKind {
 struct GuestFamily {
     guest: String,
     family: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GuestField {
+    guest: String,
+    family: String,
+    field: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -60,6 +71,8 @@ pub struct Metrics {
     latency: Family<GuestEvent, Histogram, fn() -> Histogram>,
     errors: Family<GuestKind, Counter>,
     refusals: Family<GuestFamily, Counter>,
+    shadow_changes: Family<GuestFamily, Counter>,
+    shadow_refusals: Family<GuestField, Counter>,
     restarts: Family<GuestLabel, Counter>,
     guests: Gauge,
     refused_plugins: Gauge,
@@ -83,6 +96,8 @@ impl Metrics {
             latency: Family::new_with_constructor(latency_histogram),
             errors: Family::default(),
             refusals: Family::default(),
+            shadow_changes: Family::default(),
+            shadow_refusals: Family::default(),
             restarts: Family::default(),
             guests: Gauge::default(),
             refused_plugins: Gauge::default(),
@@ -110,6 +125,16 @@ impl Metrics {
             "guest_refusals",
             "Changes of a guest refused for exceeding its grants, by grant family",
             metrics.refusals.clone(),
+        );
+        r.register(
+            "shadow_changes",
+            "Answers of a shadow guest that would have changed a grant family, had they been applied",
+            metrics.shadow_changes.clone(),
+        );
+        r.register(
+            "shadow_refusals",
+            "Changes of a shadow guest that its grants would have refused, by family and field",
+            metrics.shadow_refusals.clone(),
         );
         r.register(
             "guest_instance_restarts",
@@ -178,6 +203,41 @@ impl Metrics {
     }
 }
 
+impl Metrics {
+    /// A shadow guest's call: what it would have changed and what would
+    /// have been refused; its faults count as any guest's.
+    fn shadow_call(&self, record: &CallRecord<'_>) {
+        let guest = record.guest.to_string();
+        if let Some(answer) = record.answer() {
+            let answer = shadow::observed(answer, record.reach, record.event);
+            for family in families_of(answer) {
+                let labels = GuestFamily {
+                    guest: guest.clone(),
+                    family: family.to_string(),
+                };
+                self.shadow_changes.get_or_create(&labels).inc();
+            }
+        }
+        match record.outcome {
+            Err(SlotError::Refused(refusals, _)) => {
+                for refusal in refusals {
+                    let labels = GuestField {
+                        guest: guest.clone(),
+                        family: refusal.family.to_string(),
+                        field: refusal.field.clone(),
+                    };
+                    self.shadow_refusals.get_or_create(&labels).inc();
+                }
+            }
+            Err(err) => {
+                let kind = err.kind();
+                self.errors.get_or_create(&GuestKind { guest, kind }).inc();
+            }
+            Ok(_) => {}
+        }
+    }
+}
+
 impl CallObserver for Metrics {
     fn call(&self, record: &CallRecord<'_>) {
         let by_event = GuestEvent {
@@ -194,6 +254,9 @@ impl CallObserver for Metrics {
                     guest: by_event.guest.clone(),
                 })
                 .inc();
+        }
+        if record.shadow {
+            return self.shadow_call(record);
         }
         let Err(err) = record.outcome else {
             return;

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::Config,
-    dispatch::{Dispatcher, GuestChanges},
+    dispatch::{CallObserver, Dispatcher, GuestChanges},
     grants::reads::{self, Verdict},
     metrics::Metrics,
     oci::{pull::PullRequest, PluginSource, PullError, Pulled, Puller},
@@ -317,8 +317,13 @@ impl PluginSet {
         *self.pull_failed.lock().expect("never poisoned")
     }
 
-    /// Loads the plugins into a new dispatcher that reports to `metrics`.
-    pub fn start(&self, metrics: Option<Arc<Metrics>>) -> anyhow::Result<Dispatcher> {
+    /// Loads the plugins into a new dispatcher that reports its calls to
+    /// `metrics` and `observers`.
+    pub fn start(
+        &self,
+        metrics: Option<Arc<Metrics>>,
+        observers: Vec<Arc<dyn CallObserver>>,
+    ) -> anyhow::Result<Dispatcher> {
         let loaded = self.load()?;
         for guest in &loaded.report.guests {
             tracing::info!(guest = %guest.id(), interfaces = ?guest.interfaces(), events = %guest.handled_events(), "guest loaded");
@@ -330,7 +335,8 @@ impl PluginSet {
             from_cache = self.cache.loaded(),
             "plugins loaded"
         );
-        let observers = metrics.iter().map(|m| m.clone() as _).collect();
+        let mut observers = observers;
+        observers.extend(metrics.iter().map(|m| m.clone() as _));
         let running: Vec<GuestId> = loaded
             .report
             .guests

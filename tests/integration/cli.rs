@@ -192,6 +192,66 @@ fn demo_shows_what_guests_changed_and_what_was_refused() {
         "{stdout}"
     );
     assert!(!stdout.contains("env {key:"), "{stdout}");
+    // Then one plugin is adopted: shadow, suggested grants, enforced.
+    let (_, adopted) = stdout
+        .split_once("Adopting 20-env-injector")
+        .unwrap_or_else(|| panic!("no adoption in\n{stdout}"));
+    let (shadow, enforced) = adopted.split_once("Reviewed and enforced:").unwrap();
+    for line in [
+        "shadow, would be REFUSED: env \"NRI_WASM\" is not granted",
+        "env = [\"NRI_WASM\"]  # 1 of",
+    ] {
+        assert!(shadow.contains(line), "no {line:?} in\n{shadow}");
+    }
+    let created = shadow.split("the runtime creates it with:").nth(1).unwrap();
+    assert!(created.trim_start().starts_with("no change"), "{shadow}");
+    assert!(enforced.contains("+ env NRI_WASM=1"), "{enforced}");
+}
+
+#[test]
+fn a_refused_answer_is_shown_with_the_grant_lines_that_would_admit_it() {
+    let config = "[plugins.env-injector]\nconfig = \"env NRI_WASM=1\"\n";
+    let plugins = plugin_dir(&["20-env-injector.wasm"], Some(config));
+    let plugin = plugins.path().join("20-env-injector.wasm");
+    let config = plugins.path().join("nri-wasm.toml");
+    let event = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../guest-examples/events/create-container.json"
+    );
+    let cache = crate::guests::compile_cache();
+    let test = |json: bool| {
+        let mut args = vec![
+            "test",
+            plugin.to_str().unwrap(),
+            "--event",
+            event,
+            "--config",
+            config.to_str().unwrap(),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ];
+        if json {
+            args.push("--json");
+        }
+        nri_wasm(&args).1
+    };
+    let text = test(false);
+    assert!(
+        text.contains("admitted by, in [plugins.NAME.grants]:")
+            && text.contains("env = [\"NRI_WASM\"]"),
+        "{text}"
+    );
+    let report: serde_json::Value = serde_json::from_str(&test(true)).unwrap();
+    let refused = report["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["refusals"].is_array())
+        .unwrap_or_else(|| panic!("no refused call in {report:#}"));
+    assert_eq!(
+        refused["admitted-by"]["env"], "[\"NRI_WASM\"]",
+        "{report:#}"
+    );
 }
 
 #[test]

@@ -20,6 +20,15 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `nri-wasm run` on `socket` with the guests of `plugins`.
     pub fn start(socket: &std::path::Path, plugins: &std::path::Path) -> Daemon {
+        Daemon::start_with(socket, plugins, &[])
+    }
+
+    /// Starts `nri-wasm run` with `extra` arguments as well.
+    pub fn start_with(
+        socket: &std::path::Path,
+        plugins: &std::path::Path,
+        extra: &[&std::ffi::OsStr],
+    ) -> Daemon {
         let mut child = Command::new(env!("CARGO_BIN_EXE_nri-wasm"))
             .args(["run", "--socket"])
             .arg(socket)
@@ -28,6 +37,7 @@ impl Daemon {
             .arg("--cache-dir")
             .arg(crate::guests::compile_cache())
             .args(["--status-address", "127.0.0.1:0"])
+            .args(extra)
             .env("NRI_WASM_LOG", "info")
             .stderr(Stdio::piped())
             .stdout(Stdio::null())

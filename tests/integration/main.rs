@@ -22,5 +22,6 @@ mod reload;
 mod replay;
 mod runc;
 mod sandbox;
+mod shadow;
 mod status;
 mod traces;

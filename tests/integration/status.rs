@@ -28,7 +28,7 @@ pub async fn get(address: SocketAddr, path: &str) -> (u16, String) {
     (code, body)
 }
 
-fn has_series(metrics: &str, name: &str, labels: &[&str]) -> bool {
+pub fn has_series(metrics: &str, name: &str, labels: &[&str]) -> bool {
     metrics.lines().any(|line| {
         line.starts_with(name) && labels.iter().all(|l| line.contains(l)) && !line.ends_with(" 0")
     })

@@ -9,7 +9,7 @@ use anyhow::anyhow;
 use clap::Args;
 
 use crate::{
-    config::Config,
+    config::{Config, Mode},
     grants::Scope,
     oci::{pull::PullRequest, reference::SCHEME, OciReference, PluginSource, Puller},
     plugins::{open_trusted_cache, reads_verdict, STORE_DIR},
@@ -56,6 +56,9 @@ pub(super) async fn check(args: CheckArgs) -> anyhow::Result<()> {
         settings.limits.memory, settings.limits.deadline
     );
     println!("  on failure: {:?}", settings.failure_policy);
+    if settings.mode == Mode::Shadow {
+        println!("  mode:       shadow: answers checked and recorded, never applied");
+    }
     for warning in settings.grants.warnings() {
         println!("  warning:    {warning}");
     }

@@ -18,9 +18,13 @@ use super::{
     test::{read_scenario, Request},
 };
 use crate::{
+    config::{Config, GuestSettings, Mode},
     dispatch::{CallObserver, CallRecord, Dispatcher},
+    grants::{reads, Grants},
     plugins::PluginSet,
     protocol::{self, Backoff, Notification, PluginConfig, PluginIdentity, RuntimeLink},
+    runtime::GuestPre,
+    shadow::{self, Records},
 };
 
 /// Prints every guest call as it ends.
@@ -72,14 +76,7 @@ pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<()> {
 
 async fn run_demo(args: &DemoArgs, dir: &std::path::Path) -> anyhow::Result<()> {
     let socket = nri_sim::socket_in(dir);
-    let config = match args.runtime.as_str() {
-        "containerd-2.3" => SimConfig::containerd_2_3(socket.clone()),
-        "containerd-2.0" => SimConfig::containerd_2_0(socket.clone()),
-        "cri-o-1.36" => SimConfig::crio_1_36(socket.clone()),
-        other => {
-            bail!("unknown runtime {other:?}: use containerd-2.3, containerd-2.0 or cri-o-1.36")
-        }
-    };
+    let config = runtime_config(&args.runtime, socket.clone())?;
     let scenario = args.events.as_deref().map(read_scenario).transpose()?;
     let plugins = PluginSet::new(&args.plugins, args.config.as_deref(), Some(&args.cache_dir))?;
     let loaded = plugins.load()?;
@@ -103,53 +100,175 @@ async fn run_demo(args: &DemoArgs, dir: &std::path::Path) -> anyhow::Result<()> 
         config.runtime_version,
         socket.display()
     );
-    let sim = Simulator::start(config)
-        .await
-        .context("starting the simulator")?;
-    if scenario.is_none() {
-        sim.preload(
-            vec![pod("kube-system", "existing")],
-            vec![container("existing", "sleeper")],
-        );
+    let preload = scenario.is_none();
+    let served = Served::start(config, dispatcher.clone(), preload).await?;
+    let result = match scenario {
+        Some(scenario) => play_scenario(&served.sim, scenario).await,
+        None => play_lifecycle(&served.sim).await,
     }
+    .and_then(|()| summarize(&served.sim, &dispatcher));
+    served.stop().await;
+    result?;
+    if preload {
+        adopt(
+            args,
+            &loaded.config,
+            dispatcher.guests().iter().map(|g| g.pre().clone()),
+            dir,
+        )
+        .await?;
+    }
+    Ok(())
+}
 
-    let identity = PluginIdentity::new("nri-wasm", "50")?;
-    let stop = CancellationToken::new();
-    let daemon = tokio::spawn(protocol::run_plugin(
-        PluginConfig {
-            socket,
-            identity: identity.clone(),
-            backoff: Backoff::default(),
-        },
-        dispatcher.clone(),
-        RuntimeLink::default(),
-        stop.clone(),
-    ));
-    let registered = sim
-        .wait_for_plugin(&identity.to_string(), REGISTRATION_WAIT)
-        .await;
-    let result = if registered {
-        for plugin in sim.plugins().await {
+/// nri-wasm registered with a simulated runtime, over a real socket.
+struct Served {
+    sim: Simulator,
+    stop: CancellationToken,
+    daemon: tokio::task::JoinHandle<()>,
+}
+
+impl Served {
+    /// Starts the simulator of `config` and registers `dispatcher` with
+    /// it; with `preload`, the node has a pod and container already.
+    async fn start(
+        config: SimConfig,
+        dispatcher: Arc<Dispatcher>,
+        preload: bool,
+    ) -> anyhow::Result<Served> {
+        let socket = config.socket.clone();
+        let sim = Simulator::start(config)
+            .await
+            .context("starting the simulator")?;
+        if preload {
+            sim.preload(
+                vec![pod("kube-system", "existing")],
+                vec![container("existing", "sleeper")],
+            );
+        }
+        let identity = PluginIdentity::new("nri-wasm", "50")?;
+        let stop = CancellationToken::new();
+        let daemon = tokio::spawn(protocol::run_plugin(
+            PluginConfig {
+                socket,
+                identity: identity.clone(),
+                backoff: Backoff::default(),
+            },
+            dispatcher,
+            RuntimeLink::default(),
+            stop.clone(),
+        ));
+        let served = Served { sim, stop, daemon };
+        let registered = served
+            .sim
+            .wait_for_plugin(&identity.to_string(), REGISTRATION_WAIT)
+            .await;
+        if !registered {
+            served.stop().await;
+            bail!("nri-wasm did not register with the simulator within {REGISTRATION_WAIT:?}");
+        }
+        for plugin in served.sim.plugins().await {
             println!(
                 "registered as {}, subscribed to {}",
                 plugin.id(),
                 plugin.events
             );
         }
-        match scenario {
-            Some(scenario) => play_scenario(&sim, scenario).await,
-            None => play_lifecycle(&sim).await,
-        }
-        .and_then(|()| summarize(&sim, &dispatcher))
-    } else {
-        Err(anyhow::anyhow!(
-            "nri-wasm did not register with the simulator within {REGISTRATION_WAIT:?}"
-        ))
+        Ok(served)
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        self.daemon.await.ok();
+        self.sim.stop().await;
+    }
+}
+
+/// The plugin the demo adopts as an operator would a third party's.
+const ADOPTED: &str = "env-injector";
+
+/// Adopting a plugin without guessing its grants: it runs in shadow mode
+/// with none, its answers are recorded, the grants suggested from them
+/// are enforced.
+async fn adopt(
+    args: &DemoArgs,
+    config: &Config,
+    mut guests: impl Iterator<Item = GuestPre>,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let Some(guest) = guests.find(|g| g.id().name == ADOPTED) else {
+        return Ok(());
     };
-    stop.cancel();
-    daemon.await.ok();
-    sim.stop().await;
+    println!(
+        "\nAdopting {} as a third party's plugin: shadow mode, no grants",
+        guest.id()
+    );
+    let mut config = config.clone();
+    let settings = config.guest(ADOPTED);
+    let shadow = GuestSettings {
+        mode: Mode::Shadow,
+        grants: Grants::default(),
+        ..settings.clone()
+    };
+    config.set_guest(ADOPTED, shadow);
+    let records = Arc::new(Records::default());
+    let observers: Vec<Arc<dyn CallObserver>> = vec![Arc::new(PrintCalls), records.clone()];
+    let dispatcher = Arc::new(Dispatcher::with_observers(
+        vec![guest.clone()],
+        &config,
+        observers,
+    ));
+    let runtime = runtime_config(&args.runtime, nri_sim::socket_in(&dir.join("adopt")))?;
+    std::fs::create_dir_all(dir.join("adopt"))?;
+    let served = Served::start(runtime, dispatcher.clone(), false).await?;
+    let result = adopt_steps(&served.sim, &dispatcher, &records, &guest, config, settings).await;
+    served.stop().await;
     result
+}
+
+async fn adopt_steps(
+    sim: &Simulator,
+    dispatcher: &Dispatcher,
+    records: &Records,
+    guest: &GuestPre,
+    mut config: Config,
+    settings: GuestSettings,
+) -> anyhow::Result<()> {
+    println!("\nRunPodSandbox default/shop");
+    sim.run_pod_sandbox(pod("default", "shop")).await?;
+    create(sim, container("shop", "cart")).await?;
+    let records = std::mem::take(&mut *records.0.lock().expect("never poisoned"));
+    let (suggestion, _) = shadow::suggest(&records, ADOPTED)?;
+    println!("\nnri-wasm grants suggest, from the records of the shadow run:");
+    let reads = guest
+        .declared_reads()
+        .map(reads::parse_declared)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", guest.id()))?;
+    for line in suggestion.render(ADOPTED, reads.as_ref()).lines() {
+        println!("    {line}");
+    }
+    let enforced = GuestSettings {
+        mode: Mode::Enforce,
+        grants: suggestion.grants(),
+        ..settings
+    };
+    config.set_guest(ADOPTED, enforced);
+    dispatcher.replace_guests(vec![guest.clone()], &config, &[]);
+    println!("\nReviewed and enforced:");
+    create(sim, container("shop", "checkout")).await
+}
+
+/// The simulated runtime of `name`, on `socket`.
+fn runtime_config(name: &str, socket: PathBuf) -> anyhow::Result<SimConfig> {
+    Ok(match name {
+        "containerd-2.3" => SimConfig::containerd_2_3(socket),
+        "containerd-2.0" => SimConfig::containerd_2_0(socket),
+        "cri-o-1.36" => SimConfig::crio_1_36(socket),
+        other => {
+            bail!("unknown runtime {other:?}: use containerd-2.3, containerd-2.0 or cri-o-1.36")
+        }
+    })
 }
 
 async fn play_lifecycle(sim: &Simulator) -> anyhow::Result<()> {

@@ -6,6 +6,7 @@ mod annotate;
 mod build;
 mod check;
 mod demo;
+mod grants;
 #[cfg(feature = "authoring")]
 mod new;
 mod push;
@@ -81,6 +82,7 @@ enum Command {
     Check(check::CheckArgs),
     Test(test::TestArgs),
     Demo(demo::DemoArgs),
+    Grants(grants::GrantsArgs),
     Push(push::PushArgs),
     #[cfg(feature = "authoring")]
     New(new::NewArgs),
@@ -111,6 +113,7 @@ impl Cli {
                 Command::Check(args) => check::check(args).await,
                 Command::Test(args) => test::test(args).await,
                 Command::Demo(args) => demo::demo(args).await,
+                Command::Grants(args) => grants::grants(args).await,
                 Command::Push(args) => push::push(args).await,
                 #[cfg(feature = "authoring")]
                 Command::New(args) => new::new(args),

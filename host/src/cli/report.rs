@@ -17,10 +17,33 @@ pub fn describe_call(record: &CallRecord<'_>) -> Vec<String> {
         record.guest.to_string(),
         millis(record.elapsed)
     );
-    let mut lines = describe_outcome(record.event, record.outcome).into_iter();
+    let lines = match (record.shadow, record.answer()) {
+        (true, Some(answer)) => describe_shadow(record, answer),
+        _ => describe_outcome(record.event, record.outcome),
+    };
+    let mut lines = lines.into_iter();
     let first = lines.next().unwrap_or_default();
     std::iter::once(format!("{head}  {first}"))
         .chain(lines.map(|line| format!("{:33}{line}", "")))
+        .collect()
+}
+
+/// A shadow guest's answer: what it would have changed, and what would
+/// have been refused.
+fn describe_shadow(record: &CallRecord<'_>, answer: &Answer) -> Vec<String> {
+    let changes = describe_answer(record.event, answer)
+        .into_iter()
+        .map(|line| format!("shadow, not applied: {line}"));
+    let refusals = match record.outcome {
+        Err(SlotError::Refused(refusals, _)) => refusals.as_slice(),
+        _ => &[],
+    };
+    changes
+        .chain(
+            refusals
+                .iter()
+                .map(|r| format!("shadow, would be REFUSED: {r}")),
+        )
         .collect()
 }
 

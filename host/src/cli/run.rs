@@ -15,9 +15,11 @@ use tokio_util::sync::CancellationToken;
 use super::GuestSource;
 use crate::{
     config::{Config, DaemonSettings},
+    dispatch::CallObserver,
     metrics::Metrics,
     plugins::PluginSet,
     protocol::{self, Backoff, PluginConfig, PluginIdentity, RuntimeLink},
+    shadow::Recorder,
     status::{self, Status},
 };
 
@@ -49,6 +51,11 @@ pub struct RunArgs {
     /// while running.
     #[arg(long, env = "NRI_WASM_NO_RELOAD")]
     no_reload: bool,
+    /// Append a record of each answer of a shadow guest (`mode =
+    /// "shadow"`) to this file, one JSON object per line, for `nri-wasm
+    /// grants suggest`.
+    #[arg(long, env = "NRI_WASM_RECORD", value_name = "FILE")]
+    record: Option<PathBuf>,
 }
 
 /// The daemon's settings after precedence is applied.
@@ -113,7 +120,11 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<()> {
         args.guests.config.as_deref(),
         Some(&settings.cache_dir),
     )?);
-    let dispatcher = Arc::new(plugins.start(Some(metrics.clone()))?);
+    let mut observers: Vec<Arc<dyn CallObserver>> = Vec::new();
+    if let Some(file) = &args.record {
+        observers.push(Arc::new(Recorder::create(file)?));
+    }
+    let dispatcher = Arc::new(plugins.start(Some(metrics.clone()), observers)?);
     let link = RuntimeLink::default();
     let stop = CancellationToken::new();
     if let Some(address) = settings.status {

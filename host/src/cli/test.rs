@@ -35,9 +35,12 @@ use serde_json::{json, Value};
 
 use super::{check::load_single, report};
 use crate::{
+    config::Config,
     dispatch::{Answer, CallObserver, CallRecord, Dispatcher, SlotError},
-    grants::reads,
+    grants::{reads, suggest::Suggestion, UpdateScope},
     protocol::{HandlerError, Notification, NriHandler, RuntimeInfo},
+    runtime::GuestPre,
+    shadow::{self, to_json},
 };
 
 /// Run one NRI event through a plugin offline, with its grants, and print
@@ -154,11 +157,6 @@ fn parse<M: MessageFull>(json: &str) -> anyhow::Result<M> {
         .map_err(|e| anyhow!("not a valid {}: {e}", M::descriptor().name()))
 }
 
-fn to_json<M: MessageFull>(message: &M) -> Value {
-    let text = protobuf_json_mapping::print_to_string(message).unwrap_or_default();
-    serde_json::from_str(&text).unwrap_or(Value::Null)
-}
-
 /// The calls of the test, as they end.
 #[derive(Default)]
 struct Calls(Mutex<Vec<Call>>);
@@ -167,6 +165,24 @@ struct Call {
     event: &'static str,
     elapsed: Duration,
     outcome: Result<Answer, SlotError>,
+    reach: UpdateScope,
+}
+
+impl Call {
+    /// For a refused answer, the grant lines that would admit it: those of
+    /// the refused families, as `grants suggest` writes them.
+    fn admitting_lines(&self) -> Vec<(String, String)> {
+        let Err(SlotError::Refused(refusals, answer)) = &self.outcome else {
+            return Vec::new();
+        };
+        let mut suggestion = Suggestion::default();
+        suggestion.observe(shadow::observed(answer, self.reach, self.event));
+        suggestion
+            .lines()
+            .into_iter()
+            .filter(|(key, _)| refusals.iter().any(|r| r.family.key() == key))
+            .collect()
+    }
 }
 
 impl CallObserver for Calls {
@@ -175,6 +191,7 @@ impl CallObserver for Calls {
             event: record.event,
             elapsed: record.elapsed,
             outcome: record.outcome.cloned().map_err(Clone::clone),
+            reach: record.reach,
         });
     }
 }
@@ -197,16 +214,7 @@ pub(super) async fn test(args: TestArgs) -> anyhow::Result<()> {
         container.as_ref().or(request.new_container()),
     );
     let calls = Arc::new(Calls::default());
-    let dispatcher = Dispatcher::with_observers(vec![guest], &config, vec![calls.clone()]);
-    dispatcher
-        .configure(&offline_runtime())
-        .await
-        .map_err(|e| anyhow!("configure: {e}"))?;
-    dispatcher
-        .synchronize(pod.into_iter().collect(), container.into_iter().collect())
-        .await
-        .map_err(|e| anyhow!("synchronize: {e}"))?;
-    let reply = request.send(&dispatcher).await;
+    let reply = replay(guest, &config, request, calls.clone()).await?;
     let calls = std::mem::take(&mut *calls.0.lock().expect("never poisoned"));
     let taken = reply.is_ok() && calls.iter().all(|c| c.outcome.is_ok());
     if args.json {
@@ -223,6 +231,28 @@ pub(super) async fn test(args: TestArgs) -> anyhow::Result<()> {
         std::process::exit(EXIT_NOT_TAKEN);
     }
     Ok(())
+}
+
+/// Runs `request` through `guest` with its settings from `config`, on a
+/// node that has the request's pod and container, as the daemon would;
+/// its calls go to `observer`. Returns the reply to the runtime.
+pub(super) async fn replay(
+    guest: GuestPre,
+    config: &Config,
+    request: Request,
+    observer: Arc<dyn CallObserver>,
+) -> anyhow::Result<Result<Value, HandlerError>> {
+    let (pod, container) = request.node();
+    let dispatcher = Dispatcher::with_observers(vec![guest], config, vec![observer]);
+    dispatcher
+        .configure(&offline_runtime())
+        .await
+        .map_err(|e| anyhow!("configure: {e}"))?;
+    dispatcher
+        .synchronize(pod.into_iter().collect(), container.into_iter().collect())
+        .await
+        .map_err(|e| anyhow!("synchronize: {e}"))?;
+    Ok(request.send(&dispatcher).await)
 }
 
 /// The sample event files of `guest-examples/events/`, by event.
@@ -293,7 +323,7 @@ fn event_template(kind: &str) -> anyhow::Result<&'static str> {
         .ok_or_else(|| anyhow!("unknown event {kind:?}; one of: {}", events()))
 }
 
-fn read_event(file: &Path) -> anyhow::Result<(String, Request)> {
+pub(super) fn read_event(file: &Path) -> anyhow::Result<(String, Request)> {
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("cannot read event file {}", file.display()))?;
     let parsed: EventFile = serde_json::from_str(&text)
@@ -388,6 +418,13 @@ fn print_report(id: &str, event: &str, calls: &[Call], reply: &Result<Value, Han
         for line in &lines[1..] {
             println!("  {:40}{line}", "");
         }
+        let admitting = call.admitting_lines();
+        if !admitting.is_empty() {
+            println!("  {:40}admitted by, in [plugins.NAME.grants]:", "");
+            for (key, value) in admitting {
+                println!("  {:40}  {key} = {value}", "");
+            }
+        }
     }
     match reply {
         Ok(reply) => println!("reply to the runtime: {reply}"),
@@ -422,6 +459,12 @@ fn json_report(
                 Ok(answer) => entry["answer"] = answer_json(answer),
                 Err(SlotError::Refused(refusals, answer)) => {
                     entry["answer"] = answer_json(answer);
+                    entry["admitted-by"] = call
+                        .admitting_lines()
+                        .into_iter()
+                        .map(|(key, value)| (key, json!(value)))
+                        .collect::<serde_json::Map<_, _>>()
+                        .into();
                     entry["refusals"] = refusals
                         .iter()
                         .map(|r| {

@@ -8,7 +8,7 @@ use std::{
         atomic::{AtomicUsize, Ordering},
         Arc,
     },
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use nri_proto::{
@@ -23,9 +23,10 @@ use super::{
 };
 use crate::{
     config::FailurePolicy,
-    grants::Targets,
+    grants::{suggest::families_of, Targets, UpdateScope},
     protocol::HandlerError,
     runtime::{bindings::types as wit, GuestFault},
+    shadow,
 };
 
 /// The state of one event shared by its guests' calls.
@@ -90,9 +91,24 @@ impl<'a> EventRun<'a> {
         }
     }
 
-    /// The time left for the event's guests.
-    pub fn budget(&self) -> &Budget {
-        &self.budget
+    /// The time left for `guest`'s call. A shadow guest is called only
+    /// with time to spare: what is left must cover its deadline and those
+    /// of the enforcing guests after it, so that it never leaves them
+    /// without time.
+    pub fn budget_for(&self, guest: &GuestSlot) -> Result<&Budget, SlotError> {
+        if guest.shadow() {
+            let after: Duration = self
+                .guests()
+                .skip_while(|g| !std::ptr::eq(*g, guest))
+                .skip(1)
+                .filter(|g| !g.shadow() && g.subscribed(self.event) && g.in_scope(self.pod))
+                .map(GuestSlot::deadline)
+                .sum();
+            if self.budget.left() < after + guest.deadline() {
+                return Err(SlotError::NoTime);
+            }
+        }
+        Ok(&self.budget)
     }
 
     /// Runs one guest's part of the event and reports it to the observers.
@@ -108,18 +124,46 @@ impl<'a> EventRun<'a> {
         let instances = guest.instances();
         let started = Instant::now();
         let outcome = part.await;
-        let record = CallRecord {
+        let mut record = CallRecord {
             guest: guest.id(),
             event: self.name(),
             object: self.object,
             elapsed: started.elapsed(),
             restarted: instances > 0 && guest.instances() > instances,
             outcome: outcome.as_ref(),
+            shadow: guest.shadow(),
+            reach: UpdateScope::None,
         };
+        if let Some(answer) = record.answer() {
+            record.reach = self.reach(guest, answer);
+        }
         for observer in observers {
             observer.call(&record);
         }
         outcome
+    }
+
+    /// Which containers an answer's updates reach, beyond the one an
+    /// UpdateContainer is about.
+    fn reach(&self, guest: &GuestSlot, answer: &Answer) -> UpdateScope {
+        let own = (self.event == Event::UPDATE_CONTAINER).then_some(self.object);
+        let pod = self
+            .pod
+            .filter(|_| self.event != Event::UNKNOWN)
+            .map(|p| p.id.as_str());
+        answer
+            .updates
+            .iter()
+            .filter(|u| Some(u.container_id.as_str()) != own)
+            .map(|u| {
+                let target = self.dispatcher.visible_pod_of(guest, &u.container_id);
+                match (target, pod) {
+                    (Some(target), Some(pod)) if target == pod => UpdateScope::SamePod,
+                    _ => UpdateScope::Any,
+                }
+            })
+            .max()
+            .unwrap_or(UpdateScope::None)
     }
 
     /// Takes an answer the host can hold and the guest's grants allow:
@@ -153,6 +197,10 @@ impl<'a> EventRun<'a> {
             user_namespace,
         };
         let answer = guest.check_grants(answer, &targets)?;
+        if guest.shadow() {
+            // Never sent: it takes no room in the reply.
+            return Ok(answer);
+        }
         self.room
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |room| {
                 room.checked_sub(size)
@@ -161,8 +209,41 @@ impl<'a> EventRun<'a> {
         Ok(answer)
     }
 
+    /// Settles a shadow guest's call: nothing of it is applied, whatever
+    /// it answered, and its failures fail nothing. What it would have
+    /// changed, and what would have been refused, goes to the log.
+    pub fn shadowed(&self, guest: &GuestSlot, outcome: &Result<Answer, SlotError>) {
+        let answer = match outcome {
+            Ok(answer) => answer,
+            Err(SlotError::Refused(_, answer)) => answer,
+            Err(err) => return self.note_failure(guest, err, "shadow mode: nothing applied"),
+        };
+        if guest.note().is_none() {
+            return;
+        }
+        let (what, object) = (self.name(), self.object);
+        let reach = self.reach(guest, answer);
+        let changes = families_of(shadow::observed(answer, reach, what));
+        let refused: Vec<String> = match outcome {
+            Err(SlotError::Refused(refusals, _)) => {
+                refusals.iter().map(|r| r.field.clone()).collect()
+            }
+            _ => Vec::new(),
+        };
+        let rejection = answer.rejection.as_deref().map(quoted);
+        tracing::info!(
+            guest = %guest.id(), event = what, object, would_change = ?changes,
+            would_refuse = ?refused, would_reject = ?rejection,
+            "shadow guest answered; nothing applied"
+        );
+    }
+
     /// Logs a guest's failure; with fail-closed, the event fails too.
     pub fn failed(&self, guest: &GuestSlot, err: &SlotError) -> Result<(), HandlerError> {
+        if guest.shadow() {
+            self.note_failure(guest, err, "shadow mode: nothing applied");
+            return Ok(());
+        }
         match guest.failure_policy() {
             FailurePolicy::FailOpen => {
                 self.note_failure(guest, err, "skipped (fail-open)");
@@ -209,7 +290,7 @@ impl<'a> EventRun<'a> {
         }
         let error = quoted(&err.to_string());
         match guest.failure_policy() {
-            FailurePolicy::FailClosed if !then.starts_with("it ") => {
+            FailurePolicy::FailClosed if then.starts_with("failing") => {
                 tracing::error!(guest = %guest.id(), event = what, object, %error, "guest failed; {then}")
             }
             _ => {

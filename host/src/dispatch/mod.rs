@@ -7,7 +7,9 @@
 //! the guest may see), and must not touch what a guest before it set (NRI's
 //! ownership rules). An answer that fails any of this is that guest's
 //! failure, and its failure policy decides: fail-open skips the guest,
-//! fail-closed fails the event. Guests run one at a time, each call with a
+//! fail-closed fails the event. A guest in shadow mode is called and
+//! checked the same way, and nothing of its answer applies: other guests
+//! see the container as if it were absent. Guests run one at a time, each call with a
 //! deadline carved from the runtime's request timeout, so the runtime
 //! never waits long enough to drop the host.
 
@@ -191,7 +193,7 @@ impl Dispatcher {
                 .observed(guest, async {
                     let pod_wit = guest.pod_for_guest(&pod);
                     let current = guest.container_for_guest(&merge.container);
-                    let mut call = guest.begin(&run.start(), run.budget()).await?;
+                    let mut call = guest.begin(&run.start(), run.budget_for(guest)?).await?;
                     let deadline = call.deadline();
                     let result = call
                         .instance()
@@ -215,6 +217,7 @@ impl Dispatcher {
                 })
                 .await;
             match outcome {
+                _ if guest.shadow() => run.shadowed(guest, &outcome),
                 Ok(answer) => {
                     let id = guest.id().to_string();
                     if let Some(adjust) = &answer.adjust {
@@ -268,7 +271,7 @@ impl Dispatcher {
                 .observed(guest, async {
                     let pod_wit = guest.pod_for_guest(pod);
                     let container_wit = guest.container_for_guest(container);
-                    let mut call = guest.begin(&run.start(), run.budget()).await?;
+                    let mut call = guest.begin(&run.start(), run.budget_for(guest)?).await?;
                     let deadline = call.deadline();
                     let instance = call.instance();
                     let result = match event {
@@ -300,6 +303,7 @@ impl Dispatcher {
                 })
                 .await;
             match outcome {
+                _ if guest.shadow() => run.shadowed(guest, &outcome),
                 Ok(answer) => {
                     updates
                         .apply(&guest.id().to_string(), &answer.updates, None)
@@ -324,13 +328,14 @@ impl Dispatcher {
         );
         let mut rejection: Option<String> = None;
         // Only validators granted `validate` are asked: rejecting is a
-        // power over every container a validator sees.
-        for guest in run.called().filter(|g| g.may_validate()) {
+        // power over every container a validator sees. A shadow validator
+        // is asked all the same: its verdict is only recorded.
+        for guest in run.called().filter(|g| g.may_validate() || g.shadow()) {
             let outcome = run
                 .observed(guest, async {
                     let visible = |id: &str| self.visible_pod_of(guest, id).is_some();
                     let request_wit = guest.validation_for_guest(request, &visible);
-                    let mut call = guest.begin(&run.start(), run.budget()).await?;
+                    let mut call = guest.begin(&run.start(), run.budget_for(guest)?).await?;
                     let deadline = call.deadline();
                     let result = call.instance().validate(deadline, &request_wit).await;
                     match call.finish(result) {
@@ -344,6 +349,10 @@ impl Dispatcher {
                 })
                 .await;
             let reason = match outcome {
+                _ if guest.shadow() => {
+                    run.shadowed(guest, &outcome);
+                    None
+                }
                 Ok(answer) => answer.rejection,
                 // A fail-closed validator that failed rejects the container.
                 Err(err) => run.failed(guest, &err).err().map(|e| e.0),
@@ -394,7 +403,7 @@ impl Dispatcher {
                         }
                         (None, _) => GuestNotification::Pod(event, &pod),
                     };
-                    let mut call = guest.begin(&run.start(), run.budget()).await?;
+                    let mut call = guest.begin(&run.start(), run.budget_for(guest)?).await?;
                     let deadline = call.deadline();
                     let result = call.instance().notify(deadline, message).await;
                     call.finish(result)?;
@@ -418,7 +427,7 @@ impl Dispatcher {
         for guest in run.guests() {
             let outcome = run
                 .observed(guest, async {
-                    let updates_wit = guest.resync(&run.start(), run.budget()).await?;
+                    let updates_wit = guest.resync(&run.start(), run.budget_for(guest)?).await?;
                     let answer = Answer {
                         updates: updates_wit.into_iter().map(Into::into).collect(),
                         ..Answer::default()
@@ -429,6 +438,7 @@ impl Dispatcher {
                 })
                 .await;
             match outcome {
+                _ if guest.shadow() => run.shadowed(guest, &outcome),
                 Ok(answer) => updates
                     .apply(&guest.id().to_string(), &answer.updates, None)
                     .expect("checked for conflicts"),

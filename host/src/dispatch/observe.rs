@@ -6,7 +6,7 @@ use std::time::Duration;
 use nri_proto::api::{ContainerAdjustment, ContainerEviction, ContainerUpdate};
 
 use super::SlotError;
-use crate::runtime::GuestId;
+use crate::{grants::UpdateScope, runtime::GuestId};
 
 /// One guest's answer to one event, in the runtime's terms.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -36,6 +36,23 @@ pub struct CallRecord<'a> {
     pub restarted: bool,
     /// Its answer, or why there is none.
     pub outcome: Result<&'a Answer, &'a SlotError>,
+    /// Whether the guest runs in shadow mode: nothing of its answer was
+    /// applied.
+    pub shadow: bool,
+    /// Which containers its updates reach, beyond the event's own: those
+    /// of the event's pod, or others.
+    pub reach: UpdateScope,
+}
+
+impl CallRecord<'_> {
+    /// The answer the guest gave, taken or refused.
+    pub fn answer(&self) -> Option<&Answer> {
+        match self.outcome {
+            Ok(answer) => Some(answer),
+            Err(SlotError::Refused(_, answer)) => Some(answer),
+            Err(_) => None,
+        }
+    }
 }
 
 /// Told about every guest call of a dispatcher. Called on the thread that

@@ -18,7 +18,7 @@ use nri_proto::{
 
 use super::NodeView;
 use crate::{
-    config::{FailurePolicy, GuestSettings},
+    config::{FailurePolicy, GuestSettings, Mode},
     grants::{self, Family, Refusal, Targets},
     runtime::{
         bindings::types as wit,
@@ -112,9 +112,14 @@ impl Budget {
         }
     }
 
+    /// The time left.
+    pub fn left(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
     /// The deadline for a call that wants `want`: no more than is left.
     fn grant(&self, want: Duration) -> Result<Duration, SlotError> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
+        let left = self.left();
         if left < MIN_CALL {
             return Err(SlotError::NoTime);
         }
@@ -236,6 +241,17 @@ impl GuestSlot {
     /// The guest's failure policy.
     pub fn failure_policy(&self) -> FailurePolicy {
         self.settings.failure_policy
+    }
+
+    /// The longest a call of the guest may take.
+    pub fn deadline(&self) -> Duration {
+        self.settings.limits.deadline
+    }
+
+    /// Whether the guest runs in shadow mode: called and checked, nothing
+    /// of it applied.
+    pub fn shadow(&self) -> bool {
+        self.settings.mode == Mode::Shadow
     }
 
     /// The compiled guest.
@@ -441,7 +457,8 @@ impl GuestSlot {
         let wanted = self.settle(wanted)?;
         let handled = self.pre.handled_events();
         let wanted = wanted.map_or(handled, |w| events_from_wit(w).intersect(handled));
-        if wanted.contains(Event::VALIDATE_CONTAINER_ADJUSTMENT) && !self.may_validate() {
+        let validates = wanted.contains(Event::VALIDATE_CONTAINER_ADJUSTMENT);
+        if validates && !self.may_validate() && !self.shadow() {
             let mut state = self.books();
             if !state.told_not_validating {
                 state.told_not_validating = true;

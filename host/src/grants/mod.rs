@@ -17,6 +17,9 @@ mod model;
 pub mod reads;
 mod redact;
 mod scope;
+pub mod suggest;
+#[cfg(test)]
+mod suggest_tests;
 
 pub use check::{check_answer, Family, Refusal, Targets, ADJUSTMENT_FIELDS, RESOURCE_FIELDS};
 pub use model::{

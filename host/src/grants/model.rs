@@ -351,8 +351,8 @@ pub struct MemoryGrant {
     pub use_hierarchy: bool,
 }
 
-/// Which existing containers a guest may update.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+/// Which existing containers a guest may update, narrowest first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum UpdateScope {
     /// None.

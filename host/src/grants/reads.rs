@@ -53,15 +53,9 @@ pub fn judge(declared: Option<&str>, granted: &ReadGrants, policy: MissingReads)
             )]),
         };
     };
-    let declared: ReadGrants = match toml::from_str(text) {
+    let declared = match parse_declared(text) {
         Ok(declared) => declared,
-        Err(err) => {
-            let err = err.to_string();
-            return Verdict::Refuse(format!(
-                "its declared reads (custom section {SECTION}) are not valid: {}",
-                err.trim_end().replace('\n', " ")
-            ));
-        }
+        Err(err) => return Verdict::Refuse(err),
     };
     let missing = missing(&declared, granted);
     if missing.is_empty() {
@@ -80,6 +74,17 @@ pub fn judge(declared: Option<&str>, granted: &ReadGrants, policy: MissingReads)
             "{what}; it runs without them (missing-reads = \"warn\")"
         )]),
     }
+}
+
+/// The reads a guest declares, from the text of its [`SECTION`].
+pub fn parse_declared(text: &str) -> Result<ReadGrants, String> {
+    toml::from_str(text).map_err(|err| {
+        let err = err.to_string();
+        format!(
+            "its declared reads (custom section {SECTION}) are not valid: {}",
+            err.trim_end().replace('\n', " ")
+        )
+    })
 }
 
 /// The reads `declared` asks for that `granted` does not give, each as the
