@@ -659,7 +659,9 @@ fn check_mount(grants: &Grants, mount: &nri_proto::api::Mount) -> Result<(), Ref
 }
 
 /// Each stage's hook list.
-pub(super) fn hook_stages(hooks: &nri_proto::api::Hooks) -> [(HookStage, &Vec<nri_proto::api::Hook>); 6] {
+pub(super) fn hook_stages(
+    hooks: &nri_proto::api::Hooks,
+) -> [(HookStage, &Vec<nri_proto::api::Hook>); 6] {
     [
         (HookStage::Prestart, &hooks.prestart),
         (HookStage::CreateRuntime, &hooks.create_runtime),
