@@ -128,7 +128,7 @@ impl Metrics {
         );
         r.register(
             "shadow_changes",
-            "Answers of a shadow guest that would have changed a grant family, had they been applied",
+            "Answers of a shadow guest asking to change a grant family, admitted or not; none is applied",
             metrics.shadow_changes.clone(),
         );
         r.register(

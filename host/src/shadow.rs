@@ -12,12 +12,16 @@
 
 use std::{
     fs::File,
-    io::{BufRead, BufReader, Write},
+    io::Write,
     path::Path,
-    sync::Mutex,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        mpsc::{sync_channel, Receiver, SyncSender},
+        Mutex,
+    },
 };
 
-use anyhow::{anyhow, Context};
+use anyhow::{anyhow, bail, Context};
 use protobuf::MessageFull;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -25,7 +29,7 @@ use serde_json::Value;
 use crate::{
     dispatch::{Answer, CallObserver, CallRecord, SlotError},
     grants::{
-        suggest::{Observed, Suggestion},
+        suggest::{Observed, Reach, Suggestion},
         UpdateScope,
     },
 };
@@ -55,12 +59,18 @@ pub struct ShadowRecord {
     /// A validator's reason to reject.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejection: Option<String>,
-    /// Which containers its updates reach.
+    /// The narrowest `updates` grant its updates need.
     #[serde(default)]
     pub reach: UpdateScope,
+    /// Its updates and evictions of containers it may not see.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unseen_targets: usize,
     /// What its grants refused.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refused: Vec<RefusedField>,
+    /// What a guest before it set that its answer set too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict: Option<String>,
     /// Why it gave no answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -83,19 +93,24 @@ pub struct RefusedField {
 impl ShadowRecord {
     /// The record of one call.
     pub fn of(call: &CallRecord<'_>) -> Self {
+        let mut record = ShadowRecord::outline(call);
+        if let Some(answer) = call.answer() {
+            record.fill(answer);
+        }
+        record
+    }
+
+    /// The record of one call without its answer, which [`Self::fill`]
+    /// adds: cheap, where the call was made.
+    fn outline(call: &CallRecord<'_>) -> Self {
         let mut record = ShadowRecord {
             guest: call.guest.to_string(),
             event: call.event.to_string(),
             object: call.object.to_string(),
-            reach: call.reach,
+            reach: call.reach.scope,
+            unseen_targets: call.reach.unseen,
             ..ShadowRecord::default()
         };
-        if let Some(answer) = call.answer() {
-            record.adjust = answer.adjust.as_ref().map(to_json);
-            record.updates = answer.updates.iter().map(to_json).collect();
-            record.evictions = answer.evictions.iter().map(to_json).collect();
-            record.rejection = answer.rejection.clone();
-        }
         match call.outcome {
             Err(SlotError::Refused(refusals, _)) => {
                 record.refused = refusals
@@ -108,10 +123,19 @@ impl ShadowRecord {
                     })
                     .collect();
             }
+            Err(SlotError::Conflict(conflict, _)) => record.conflict = Some(conflict.to_string()),
             Err(err) => record.error = Some(err.to_string()),
             Ok(_) => {}
         }
         record
+    }
+
+    /// Adds the answer, in the JSON mapping of its NRI messages.
+    fn fill(&mut self, answer: &Answer) {
+        self.adjust = answer.adjust.as_ref().map(to_json);
+        self.updates = answer.updates.iter().map(to_json).collect();
+        self.evictions = answer.evictions.iter().map(to_json).collect();
+        self.rejection = answer.rejection.clone();
     }
 
     /// The answer recorded, if the guest gave one.
@@ -136,6 +160,10 @@ impl ShadowRecord {
     }
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 /// A message in the protobuf JSON mapping.
 pub fn to_json<M: MessageFull>(message: &M) -> Value {
     let text = protobuf_json_mapping::print_to_string(message).unwrap_or_default();
@@ -147,25 +175,77 @@ fn from_json<M: MessageFull>(value: &Value) -> anyhow::Result<M> {
         .map_err(|e| anyhow!("not a valid {}: {e}", M::descriptor().name()))
 }
 
-/// Writes a record of every shadow guest's call to a file.
+/// Largest record file; records past it are dropped.
+pub const MAX_RECORD_BYTES: u64 = 256 << 20;
+/// Records waiting for the writer; past them, records are dropped.
+const QUEUE: usize = 256;
+
+/// Writes a record of every shadow guest's call to a file, on a thread of
+/// its own: a guest's call never waits for the disk, and a full queue or
+/// file drops records, never the call.
 pub struct Recorder {
-    file: Mutex<File>,
+    queue: SyncSender<(ShadowRecord, Option<Answer>)>,
+    dropped: AtomicU64,
 }
 
 impl Recorder {
-    /// Appends to `path`, created readable by its owner only: answers may
-    /// carry what guests set in containers.
+    /// Appends to `path`, readable by its owner only (answers may carry
+    /// what guests set in containers); a symbolic link is refused.
     pub fn create(path: &Path) -> anyhow::Result<Self> {
-        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let what = || format!("record file {}", path.display());
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+            bail!("{} is a symbolic link", what());
+        }
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .mode(0o600)
             .open(path)
-            .with_context(|| format!("cannot open the record file {}", path.display()))?;
+            .with_context(|| format!("cannot open the {}", what()))?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot make the {} private", what()))?;
+        let written = file.metadata().map(|m| m.len()).unwrap_or_default();
+        let (queue, records) = sync_channel(QUEUE);
+        std::thread::Builder::new()
+            .name("nri-wasm-record".into())
+            .spawn(move || write_records(file, written, records))
+            .context("cannot start the record writer")?;
         Ok(Recorder {
-            file: Mutex::new(file),
+            queue,
+            dropped: AtomicU64::new(0),
         })
+    }
+}
+
+/// Writes the records that come, up to [`MAX_RECORD_BYTES`] in the file.
+fn write_records(
+    mut file: File,
+    mut written: u64,
+    records: Receiver<(ShadowRecord, Option<Answer>)>,
+) {
+    let mut full = false;
+    for (mut record, answer) in records {
+        if let Some(answer) = &answer {
+            record.fill(answer);
+        }
+        let mut line = serde_json::to_string(&record).expect("plain data");
+        line.push('\n');
+        let size = line.len() as u64;
+        if written + size > MAX_RECORD_BYTES {
+            if !full {
+                tracing::warn!(
+                    max_bytes = MAX_RECORD_BYTES,
+                    "the record file is full; later records are dropped"
+                );
+                full = true;
+            }
+            continue;
+        }
+        match file.write_all(line.as_bytes()) {
+            Ok(()) => written += size,
+            Err(err) => tracing::warn!(error = %err, "cannot write to the record file"),
+        }
     }
 }
 
@@ -174,28 +254,41 @@ impl CallObserver for Recorder {
         if !call.shadow {
             return;
         }
-        let mut line = serde_json::to_string(&ShadowRecord::of(call)).expect("plain data");
-        line.push('\n');
-        let mut file = self.file.lock().expect("never poisoned");
-        if let Err(err) = file.write_all(line.as_bytes()) {
-            tracing::warn!(error = %err, "cannot write to the record file");
+        let record = (ShadowRecord::outline(call), call.answer().cloned());
+        if self.queue.try_send(record).is_err() {
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed);
+            if dropped.is_power_of_two() || dropped == 0 {
+                tracing::warn!(
+                    dropped = dropped + 1,
+                    "records of shadow guests dropped: the writer is behind"
+                );
+            }
         }
     }
 }
 
-/// The records in `path`; a line that is no record is an error naming it.
+/// The records in `path`; a line that is no record is an error naming it,
+/// but for a last line the daemon was still writing (it has no newline),
+/// which is left out with a warning.
 pub fn read_records(path: &Path) -> anyhow::Result<Vec<ShadowRecord>> {
-    let file =
-        File::open(path).with_context(|| format!("cannot read records {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read records {}", path.display()))?;
     let mut records = Vec::new();
-    for (n, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("{}: line {}", path.display(), n + 1))?;
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    for (n, line) in lines.iter().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let record: ShadowRecord = serde_json::from_str(&line)
-            .with_context(|| format!("{}: line {} is no record", path.display(), n + 1))?;
-        records.push(record);
+        match serde_json::from_str(line) {
+            Ok(record) => records.push(record),
+            Err(_) if n + 1 == lines.len() && !line.ends_with('\n') => {
+                eprintln!(
+                    "warning: {}: its last line is cut off; left out",
+                    path.display()
+                );
+            }
+            Err(err) => bail!("{}: line {} is no record: {err}", path.display(), n + 1),
+        }
     }
     Ok(records)
 }
@@ -205,9 +298,23 @@ pub fn read_records(path: &Path) -> anyhow::Result<Vec<ShadowRecord>> {
 pub fn suggest(records: &[ShadowRecord], guest: &str) -> anyhow::Result<(Suggestion, usize)> {
     let mut suggestion = Suggestion::default();
     let mut unanswered = 0;
-    let ours = records
+    let ours: Vec<&ShadowRecord> = records
         .iter()
-        .filter(|r| r.guest == guest || name_of(&r.guest) == guest);
+        .filter(|r| r.guest == guest || name_of(&r.guest) == guest)
+        .collect();
+    if ours.is_empty() {
+        let mut present: Vec<&str> = records.iter().map(|r| r.guest.as_str()).collect();
+        present.sort_unstable();
+        present.dedup();
+        bail!(
+            "no records of {guest:?}; the records are of: {}",
+            if present.is_empty() {
+                "no guest".to_string()
+            } else {
+                present.join(", ")
+            }
+        );
+    }
     for record in ours {
         let answer = record
             .answer()
@@ -216,7 +323,11 @@ pub fn suggest(records: &[ShadowRecord], guest: &str) -> anyhow::Result<(Suggest
             unanswered += 1;
             continue;
         };
-        suggestion.observe(observed(&answer, record.reach, &record.event));
+        let reach = Reach {
+            scope: record.reach,
+            unseen: record.unseen_targets,
+        };
+        suggestion.observe(observed(&answer, reach, &record.event));
     }
     Ok((suggestion, unanswered))
 }
@@ -232,13 +343,14 @@ pub fn name_of(guest: &str) -> &str {
 }
 
 /// An answer as a suggestion takes it in.
-pub fn observed<'a>(answer: &'a Answer, reach: UpdateScope, event: &str) -> Observed<'a> {
+pub fn observed<'a>(answer: &'a Answer, reach: Reach, event: &str) -> Observed<'a> {
     Observed {
         adjust: answer.adjust.as_ref(),
         updates: &answer.updates,
         evictions: &answer.evictions,
         reach,
         validated: event == VALIDATE,
+        rejection: answer.rejection.as_deref(),
     }
 }
 

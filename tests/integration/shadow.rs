@@ -141,9 +141,17 @@ config = "env NRI_WASM=1"
         "{:?}",
         created.env
     );
-    daemon
-        .wait_for_log(r#"shadow guest answered; nothing applied guest=20-env-injector event="CreateContainer""#)
-        .await;
+    // The record is written by a thread of its own: wait for it.
+    let written = tokio::time::timeout(Duration::from_secs(10), async {
+        while !std::fs::read_to_string(&record)
+            .unwrap_or_default()
+            .contains(r#""event":"CreateContainer""#)
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(written.is_ok(), "no record of the CreateContainer answer");
     drop(daemon);
     drop(sim);
 

@@ -248,9 +248,12 @@ async fn adopt_steps(
     for line in suggestion.render(ADOPTED, reads.as_ref()).lines() {
         println!("    {line}");
     }
+    // As the operator would: the printed section, pasted.
+    let pasted = Config::parse(&suggestion.render(ADOPTED, reads.as_ref()))
+        .map_err(|e| anyhow::anyhow!("the suggested section does not parse: {e}"))?;
     let enforced = GuestSettings {
         mode: Mode::Enforce,
-        grants: suggestion.grants(),
+        grants: pasted.guest(ADOPTED).grants,
         ..settings
     };
     config.set_guest(ADOPTED, enforced);

@@ -103,8 +103,8 @@ fn report(
     guest: &str,
     reads: Option<&ReadGrants>,
 ) -> anyhow::Result<()> {
-    if suggestion.needed().is_empty() && unanswered == 0 && suggestion.lines().is_empty() {
-        eprintln!("no answers of {guest} observed");
+    if suggestion.needed().is_empty() {
+        eprintln!("no answer of {guest} asked for a change: it needs no grants");
     }
     if unanswered > 0 {
         eprintln!("{unanswered} calls of {guest} gave no answer (faults, errors): nothing of them is suggested");

@@ -37,7 +37,10 @@ use super::{check::load_single, report};
 use crate::{
     config::Config,
     dispatch::{Answer, CallObserver, CallRecord, Dispatcher, SlotError},
-    grants::{reads, suggest::Suggestion, UpdateScope},
+    grants::{
+        reads,
+        suggest::{Reach, Suggestion},
+    },
     protocol::{HandlerError, Notification, NriHandler, RuntimeInfo},
     runtime::GuestPre,
     shadow::{self, to_json},
@@ -165,7 +168,7 @@ struct Call {
     event: &'static str,
     elapsed: Duration,
     outcome: Result<Answer, SlotError>,
-    reach: UpdateScope,
+    reach: Reach,
 }
 
 impl Call {

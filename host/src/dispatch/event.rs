@@ -23,7 +23,10 @@ use super::{
 };
 use crate::{
     config::FailurePolicy,
-    grants::{suggest::families_of, Targets, UpdateScope},
+    grants::{
+        suggest::{families_of, Reach},
+        Targets, UpdateScope,
+    },
     protocol::HandlerError,
     runtime::{bindings::types as wit, GuestFault},
     shadow,
@@ -79,8 +82,7 @@ impl<'a> EventRun<'a> {
 
     /// The guests subscribed to the event whose scope has its pod.
     pub fn called(&self) -> impl Iterator<Item = &GuestSlot> {
-        self.guests()
-            .filter(|g| g.subscribed(self.event) && g.in_scope(self.pod))
+        self.guests().filter(|g| self.calls(g))
     }
 
     /// What a guest started during this event is brought up to date with.
@@ -92,23 +94,35 @@ impl<'a> EventRun<'a> {
     }
 
     /// The time left for `guest`'s call. A shadow guest is called only
-    /// with time to spare: what is left must cover its deadline and those
-    /// of the enforcing guests after it, so that it never leaves them
-    /// without time.
+    /// with time to spare, and never waits: its instance must be idle, and
+    /// what is left must cover its own call (twice its deadline if it has
+    /// to start first) and the deadlines of the enforcing guests after it,
+    /// so that it never leaves them without time.
     pub fn budget_for(&self, guest: &GuestSlot) -> Result<&Budget, SlotError> {
-        if guest.shadow() {
-            let after: Duration = self
-                .guests()
-                .skip_while(|g| !std::ptr::eq(*g, guest))
-                .skip(1)
-                .filter(|g| !g.shadow() && g.subscribed(self.event) && g.in_scope(self.pod))
-                .map(GuestSlot::deadline)
-                .sum();
-            if self.budget.left() < after + guest.deadline() {
-                return Err(SlotError::NoTime);
-            }
+        if !guest.shadow() {
+            return Ok(&self.budget);
+        }
+        let own = match guest.instance_idle() {
+            None => return Err(SlotError::NoTime),
+            Some(true) => guest.deadline(),
+            Some(false) => guest.deadline() * 2,
+        };
+        let after: Duration = self
+            .guests()
+            .skip_while(|g| !std::ptr::eq(*g, guest))
+            .skip(1)
+            .filter(|g| !g.shadow() && self.calls(g))
+            .map(GuestSlot::deadline)
+            .sum();
+        if self.budget.left() < after + own {
+            return Err(SlotError::NoTime);
         }
         Ok(&self.budget)
+    }
+
+    /// Whether the event calls `guest` (Synchronize calls every guest).
+    fn calls(&self, guest: &GuestSlot) -> bool {
+        self.event == Event::UNKNOWN || (guest.subscribed(self.event) && guest.in_scope(self.pod))
     }
 
     /// Runs one guest's part of the event and reports it to the observers.
@@ -132,7 +146,7 @@ impl<'a> EventRun<'a> {
             restarted: instances > 0 && guest.instances() > instances,
             outcome: outcome.as_ref(),
             shadow: guest.shadow(),
-            reach: UpdateScope::None,
+            reach: Reach::default(),
         };
         if let Some(answer) = record.answer() {
             record.reach = self.reach(guest, answer);
@@ -143,27 +157,41 @@ impl<'a> EventRun<'a> {
         outcome
     }
 
-    /// Which containers an answer's updates reach, beyond the one an
-    /// UpdateContainer is about.
-    fn reach(&self, guest: &GuestSlot, answer: &Answer) -> UpdateScope {
+    /// Which containers an answer's updates and evictions name, beyond
+    /// the one an UpdateContainer is about.
+    fn reach(&self, guest: &GuestSlot, answer: &Answer) -> Reach {
         let own = (self.event == Event::UPDATE_CONTAINER).then_some(self.object);
         let pod = self
             .pod
             .filter(|_| self.event != Event::UNKNOWN)
             .map(|p| p.id.as_str());
-        answer
+        let mut reach = Reach::default();
+        let updated = answer
             .updates
             .iter()
-            .filter(|u| Some(u.container_id.as_str()) != own)
-            .map(|u| {
-                let target = self.dispatcher.visible_pod_of(guest, &u.container_id);
-                match (target, pod) {
-                    (Some(target), Some(pod)) if target == pod => UpdateScope::SamePod,
-                    _ => UpdateScope::Any,
+            .map(|u| u.container_id.as_str())
+            .filter(|id| Some(*id) != own);
+        for id in updated {
+            reach.scope = match self.dispatcher.visible_pod_of(guest, id) {
+                None => {
+                    reach.unseen += 1;
+                    continue;
                 }
+                Some(target) if Some(target.as_str()) == pod => UpdateScope::SamePod,
+                Some(_) => UpdateScope::Any,
+            }
+            .max(reach.scope);
+        }
+        reach.unseen += answer
+            .evictions
+            .iter()
+            .filter(|e| {
+                self.dispatcher
+                    .visible_pod_of(guest, &e.container_id)
+                    .is_none()
             })
-            .max()
-            .unwrap_or(UpdateScope::None)
+            .count();
+        reach
     }
 
     /// Takes an answer the host can hold and the guest's grants allow:
@@ -215,7 +243,7 @@ impl<'a> EventRun<'a> {
     pub fn shadowed(&self, guest: &GuestSlot, outcome: &Result<Answer, SlotError>) {
         let answer = match outcome {
             Ok(answer) => answer,
-            Err(SlotError::Refused(_, answer)) => answer,
+            Err(SlotError::Refused(_, answer) | SlotError::Conflict(_, answer)) => answer,
             Err(err) => return self.note_failure(guest, err, "shadow mode: nothing applied"),
         };
         if guest.note().is_none() {

@@ -456,7 +456,7 @@ fn unless_conflict(
     conflict: Option<nri_proto::adjust::Conflict>,
 ) -> Result<Answer, SlotError> {
     match conflict {
-        Some(conflict) => Err(SlotError::conflict(conflict)),
+        Some(conflict) => Err(SlotError::conflict(conflict, answer)),
         None => Ok(answer),
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use nri_proto::api::{ContainerAdjustment, ContainerEviction, ContainerUpdate};
 
 use super::SlotError;
-use crate::{grants::UpdateScope, runtime::GuestId};
+use crate::{grants::suggest::Reach, runtime::GuestId};
 
 /// One guest's answer to one event, in the runtime's terms.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -39,17 +39,16 @@ pub struct CallRecord<'a> {
     /// Whether the guest runs in shadow mode: nothing of its answer was
     /// applied.
     pub shadow: bool,
-    /// Which containers its updates reach, beyond the event's own: those
-    /// of the event's pod, or others.
-    pub reach: UpdateScope,
+    /// Which containers its updates and evictions name.
+    pub reach: Reach,
 }
 
 impl CallRecord<'_> {
-    /// The answer the guest gave, taken or refused.
+    /// The answer the guest gave, taken, refused or in conflict.
     pub fn answer(&self) -> Option<&Answer> {
         match self.outcome {
             Ok(answer) => Some(answer),
-            Err(SlotError::Refused(_, answer)) => Some(answer),
+            Err(SlotError::Refused(_, answer) | SlotError::Conflict(_, answer)) => Some(answer),
             Err(_) => None,
         }
     }

@@ -62,7 +62,7 @@ pub enum SlotError {
     /// The guest's answer sets what a guest before it set; none of it is
     /// applied.
     #[error("conflicts with an earlier guest: {0}")]
-    Conflict(Conflict),
+    Conflict(Conflict, Box<super::Answer>),
     /// The guest's answer does not fit in what is left of the reply to the
     /// runtime; none of it is applied.
     #[error("answered with {size} bytes, more than the {room} left in the reply to the runtime")]
@@ -75,12 +75,12 @@ pub enum SlotError {
 }
 
 impl SlotError {
-    /// A conflict, with the guest's key made safe to show.
-    pub fn conflict(mut conflict: Conflict) -> Self {
+    /// A conflict of `answer`, with the guest's key made safe to show.
+    pub fn conflict(mut conflict: Conflict, answer: super::Answer) -> Self {
         conflict.key = conflict
             .key
             .map(|k| GuestText::new(&k, MAX_VALUE).to_string());
-        SlotError::Conflict(conflict)
+        SlotError::Conflict(conflict, Box::new(answer))
     }
 
     /// A short name of the kind of error, for metrics.
@@ -91,7 +91,7 @@ impl SlotError {
             SlotError::Disabled(_) => "disabled",
             SlotError::Refused(..) => "refused",
             SlotError::NoTime => "no_time",
-            SlotError::Conflict(_) => "conflict",
+            SlotError::Conflict(..) => "conflict",
             SlotError::ReplyFull { .. } => "reply_full",
         }
     }
@@ -241,6 +241,12 @@ impl GuestSlot {
     /// The guest's failure policy.
     pub fn failure_policy(&self) -> FailurePolicy {
         self.settings.failure_policy
+    }
+
+    /// Whether the guest's instance is free to call: `None` while a call
+    /// holds it; else whether one is running (none: a call starts it).
+    pub fn instance_idle(&self) -> Option<bool> {
+        self.instance.try_lock().ok().map(|i| i.is_some())
     }
 
     /// The longest a call of the guest may take.

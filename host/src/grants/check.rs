@@ -797,7 +797,7 @@ fn check_device_rule(
 }
 
 /// The namespace types of the OCI runtime spec.
-const NAMESPACE_TYPES: &[&str] = &[
+pub(super) const NAMESPACE_TYPES: &[&str] = &[
     "pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time",
 ];
 

@@ -2,10 +2,12 @@
 //! test events), the narrowest grants that admit every one of them. Each
 //! change yields the grant of exactly what it asked for, as the check will
 //! judge it (a mount by what the runtime makes of it, a device by its type
-//! and numbers); a family of many keys under one prefix becomes a pattern.
-//! Nothing is suggested that no answer asked for, and an answer the check
-//! refuses whatever the grants (a `..` path, a key with `=`) is noted, not
-//! granted.
+//! and numbers); many annotation keys under one prefix become a pattern.
+//! Nothing is suggested that no answer asked for, and what the check
+//! refuses whatever the grants (a `..` path, a key with `=`, a NUL, an
+//! update of a container the guest may not see) is noted, not granted.
+//! Guest text reaches the suggestion only as TOML strings and quoted keys,
+//! and notes only escaped: a suggestion is pasted into a configuration.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,7 +17,7 @@ use nri_proto::{
 };
 
 use super::{
-    check::hook_stages,
+    check::{hook_stages, NAMESPACE_TYPES},
     effective,
     model::{
         Bounds, DeviceGrant, DeviceRuleGrant, Grants, HookGrant, HookStage, MountGrant,
@@ -36,10 +38,23 @@ pub struct Observed<'a> {
     pub updates: &'a [ContainerUpdate],
     /// Its evictions.
     pub evictions: &'a [ContainerEviction],
-    /// Which containers its updates reach: the event's pod, or others.
-    pub reach: UpdateScope,
+    /// Which containers its updates and evictions name.
+    pub reach: Reach,
     /// Whether it answered a validation.
     pub validated: bool,
+    /// A validator's reason to reject.
+    pub rejection: Option<&'a str>,
+}
+
+/// Which containers an answer's updates and evictions name, beyond the
+/// one an UpdateContainer is about.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reach {
+    /// The narrowest `updates` grant its updates need.
+    pub scope: UpdateScope,
+    /// Updates and evictions of containers the guest may not see (outside
+    /// its scope, gone, the one being created): no grant admits them.
+    pub unseen: usize,
 }
 
 /// The grant families (`env`, `mounts`, ...) one answer needs.
@@ -61,6 +76,8 @@ pub struct Suggestion {
     answers: u64,
     /// Answers that needed any grant.
     changing: u64,
+    /// Validations answered by accepting.
+    accepted: u64,
 }
 
 /// What one answer asks of one grant family, while it is observed.
@@ -73,6 +90,10 @@ impl Suggestion {
     /// Takes one answer in.
     pub fn observe(&mut self, answer: Observed<'_>) {
         self.answers += 1;
+        if let Some(why) = inadmissible(&answer) {
+            self.notes.insert(why);
+            return;
+        }
         let mut asks = Asks {
             suggestion: self,
             touched: BTreeSet::new(),
@@ -80,24 +101,34 @@ impl Suggestion {
         if let Some(adjust) = answer.adjust {
             asks.adjustment(adjust);
         }
+        if answer.reach.unseen > 0 {
+            asks.note(format!(
+                "{} updates or evictions of containers it may not see (outside its scope, gone, or the one being created)",
+                answer.reach.unseen
+            ));
+        }
         for update in answer.updates {
             let resources = update.linux.as_ref().and_then(|l| l.resources.as_ref());
             if let Some(resources) = resources {
                 asks.resources(resources);
             }
         }
-        if answer.reach != UpdateScope::None {
+        if answer.reach.scope != UpdateScope::None {
             asks.touch("updates");
             let scope = &mut asks.suggestion.grants.updates;
-            *scope = (*scope).max(answer.reach);
+            *scope = (*scope).max(answer.reach.scope);
         }
         if !answer.evictions.is_empty() {
             asks.touch("evictions");
             asks.suggestion.grants.evictions = true;
         }
-        if answer.validated {
-            asks.touch("validate");
-            asks.suggestion.grants.validate = true;
+        match (answer.validated, answer.rejection) {
+            (true, Some(_)) => {
+                asks.touch("validate");
+                asks.suggestion.grants.validate = true;
+            }
+            (true, None) => asks.suggestion.accepted += 1,
+            (false, _) => {}
         }
         let touched = asks.touched;
         if !touched.is_empty() {
@@ -114,9 +145,17 @@ impl Suggestion {
         &self.needed
     }
 
-    /// Changes no grant admits as asked, and why.
-    pub fn notes(&self) -> impl Iterator<Item = &str> {
-        self.notes.iter().map(String::as_str)
+    /// Changes no grant admits as asked, and why; and what the operator
+    /// should decide that no answer showed.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes: Vec<String> = self.notes.iter().cloned().collect();
+        if self.accepted > 0 && !self.grants.validate {
+            notes.push(format!(
+                "it validated {} containers and rejected none: `validate = true` lets it reject; without it, it is not asked",
+                self.accepted
+            ));
+        }
+        notes
     }
 
     /// The suggested grants.
@@ -124,7 +163,10 @@ impl Suggestion {
         let mut grants = self.grants.clone();
         let mut exact = grants.clone();
         for (key, values) in &self.keys {
-            *key_field(&mut grants, key) = patterns_of(values, true);
+            // Only annotation keys come in families a prefix names; a
+            // prefix of env names or CDI devices admits LD_PRELOAD or all.
+            let prefixes = *key == "annotations";
+            *key_field(&mut grants, key) = patterns_of(values, prefixes);
             *key_field(&mut exact, key) = patterns_of(values, false);
         }
         // A pattern that admits a key the runtime reads as an instruction
@@ -150,7 +192,7 @@ impl Suggestion {
              each grant admits what they asked, no more.\n",
             self.answers
         );
-        for note in &self.notes {
+        for note in self.notes() {
             text.push_str(&format!("# not granted: {note}\n"));
         }
         text.push_str(&format!("[plugins.{name}]\n"));
@@ -197,6 +239,11 @@ impl Asks<'_> {
         if name.contains(['*', '?']) {
             return self.note(format!(
                 "{family} key {name:?} holds pattern characters: a grant of it admits more"
+            ));
+        }
+        if name.is_empty() || name.starts_with('-') {
+            return self.note(format!(
+                "{family} key {name:?}: no grant names an empty key or one starting with '-'"
             ));
         }
         self.touch(family);
@@ -273,12 +320,18 @@ impl Asks<'_> {
     }
 
     /// Widens the bounds at `field` to take `value`.
-    fn bound<T: Copy + Ord>(
+    fn bound<T: Copy + Ord + TryInto<i64> + std::fmt::Display>(
         &mut self,
         family: &'static str,
         value: T,
         field: impl FnOnce(&mut Grants) -> &mut Option<Bounds<T>>,
     ) {
+        if value.try_into().is_err() {
+            return self.note(format!(
+                "{family} value {value}: a configuration holds numbers up to {}",
+                i64::MAX
+            ));
+        }
         self.touch(family);
         let bounds = field(&mut self.suggestion.grants);
         *bounds = Some(match *bounds {
@@ -358,10 +411,25 @@ impl Asks<'_> {
     }
 
     fn rlimit(&mut self, r: &nri_proto::api::POSIXRlimit) {
+        let named = r
+            .type_
+            .strip_prefix("RLIMIT_")
+            .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_uppercase()));
+        if !named {
+            return self.note(format!("rlimit {:?}: not an RLIMIT_ name", r.type_));
+        }
         if r.soft > r.hard {
             return self.note(format!(
                 "rlimit {} soft {} above hard {}: the check refuses it",
                 r.type_, r.soft, r.hard
+            ));
+        }
+        if i64::try_from(r.hard).is_err() {
+            return self.note(format!(
+                "rlimit {} hard {}: a configuration holds limits up to {} (unlimited cannot be granted)",
+                r.type_,
+                r.hard,
+                i64::MAX
             ));
         }
         self.touch("rlimits");
@@ -474,8 +542,15 @@ impl Asks<'_> {
             && names
                 .as_ref()
                 .is_some_and(|n| n.iter().all(|n| effective::env_key(n).is_ok()));
-        let texts = || hook.args.iter().chain([&hook.path]);
-        if !well_formed || texts().any(|t| t.contains(['*', '?'])) {
+        let names_ref = names.as_deref().unwrap_or_default();
+        let plain = hook
+            .args
+            .iter()
+            .map(String::as_str)
+            .chain([hook.path.as_str()])
+            .chain(names_ref.iter().copied())
+            .all(|t| !t.is_empty() && !t.contains(['*', '?']));
+        if !well_formed || !plain {
             return self.note(format!(
                 "hook {:?}: not a clean path with NAME=value env and plain arguments",
                 hook.path
@@ -608,12 +683,17 @@ impl Asks<'_> {
 
     fn namespace(&mut self, namespace: &nri_proto::api::LinuxNamespace) {
         let (kind, removal) = split_marker(&namespace.type_);
+        if !NAMESPACE_TYPES.contains(&kind) {
+            return self.note(format!(
+                "namespace type {kind:?}: not one of the OCI runtime spec"
+            ));
+        }
         let path = namespace.path.as_str();
         let plain = !path.contains(['*', '?'])
             && (path.is_empty() || effective::clean_absolute(path).is_ok());
         if !plain {
             return self.note(format!(
-                "namespace {kind} at {path:?}: not a clean plain path"
+                "namespace {kind:?} at {path:?}: not a clean plain path"
             ));
         }
         self.touch("namespaces");
@@ -643,6 +723,42 @@ impl Asks<'_> {
             grant.paths = Patterns::of_values(&paths).ok();
         }
     }
+}
+
+/// Why the check refuses an answer whatever the grants, if it does: a
+/// string or list it cannot take as the runtime would read it.
+fn inadmissible(answer: &Observed<'_>) -> Option<String> {
+    let messages = answer
+        .adjust
+        .map(|a| a as &dyn protobuf::MessageDyn)
+        .into_iter()
+        .chain(
+            answer
+                .updates
+                .iter()
+                .map(|u| u as &dyn protobuf::MessageDyn),
+        )
+        .chain(
+            answer
+                .evictions
+                .iter()
+                .map(|e| e as &dyn protobuf::MessageDyn),
+        );
+    for message in messages {
+        if let Some(m) = effective::malformed_in(message) {
+            return Some(format!(
+                "an answer with {}: the check wants {}",
+                m.field, m.want
+            ));
+        }
+    }
+    let entries = answer.updates.len().max(answer.evictions.len());
+    (entries > effective::MAX_ENTRIES).then(|| {
+        format!(
+            "an answer with {entries} updates or evictions: the check takes at most {}",
+            effective::MAX_ENTRIES
+        )
+    })
 }
 
 /// The grant of exactly one text.
@@ -689,13 +805,33 @@ fn patterns_of(keys: &BTreeSet<String>, prefixes: bool) -> Patterns {
 /// value as an inline TOML value.
 fn section_lines<T: serde::Serialize>(value: &T, default: &T) -> Vec<(String, String)> {
     let table = |v: &T| match toml::Value::try_from(v) {
-        Ok(toml::Value::Table(t)) => t,
-        _ => toml::Table::new(),
+        Ok(toml::Value::Table(t)) => Ok(t),
+        Ok(_) => Err("not a table".to_string()),
+        Err(e) => Err(e.to_string()),
     };
-    changed(table(value), &table(default))
-        .into_iter()
-        .map(|(k, v)| (k, inline(&v)))
-        .collect()
+    match (table(value), table(default)) {
+        (Ok(value), Ok(default)) => changed(value, &default)
+            .into_iter()
+            .map(|(k, v)| (key(&k), inline(&v)))
+            .collect(),
+        // Numbers beyond TOML's are noted and left out before this.
+        (Err(e), _) | (_, Err(e)) => vec![(
+            "# the suggestion cannot be written as TOML".into(),
+            format!("{e:?}"),
+        )],
+    }
+}
+
+/// A TOML key: bare when it can be, else a quoted string.
+fn key(text: &str) -> String {
+    let bare = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    match bare {
+        true => text.to_string(),
+        false => toml::Value::String(text.to_string()).to_string(),
+    }
 }
 
 /// The entries of `table` that differ from `default`'s, tables within
@@ -721,7 +857,7 @@ fn inline(value: &toml::Value) -> String {
         toml::Value::Table(table) => {
             let fields: Vec<String> = table
                 .iter()
-                .map(|(k, v)| format!("{k} = {}", inline(v)))
+                .map(|(k, v)| format!("{} = {}", key(k), inline(v)))
                 .collect();
             format!("{{ {} }}", fields.join(", "))
         }

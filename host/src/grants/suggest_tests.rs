@@ -5,15 +5,15 @@
 
 use nri_proto::api::{
     ContainerAdjustment, ContainerEviction, ContainerUpdate, Hook, KeyValue,
-    LinuxContainerAdjustment, LinuxContainerUpdate, LinuxDevice, LinuxNamespace, LinuxResources,
-    Mount, OptionalInt, OptionalInt64, OptionalUInt64, POSIXRlimit,
+    LinuxContainerAdjustment, LinuxContainerUpdate, LinuxDevice, LinuxDeviceCgroup, LinuxNamespace,
+    LinuxResources, Mount, OptionalInt, OptionalInt64, OptionalUInt64, POSIXRlimit,
 };
 use proptest::prelude::*;
 use protobuf::MessageField;
 
 use super::{
     check_answer,
-    suggest::{Observed, Suggestion},
+    suggest::{Observed, Reach, Suggestion},
     ReadGrants, Targets, UpdateScope,
 };
 use crate::config::Config;
@@ -37,6 +37,9 @@ enum Change {
     UpdateShares(bool, u64),
     Evict,
     RemoveMount(usize),
+    RemoveDevice(usize),
+    DeviceRule(bool, i64),
+    HostNetwork,
 }
 
 const ENV: [&str; 4] = ["TEAM", "REGION", "APP_ID", "LOG_LEVEL"];
@@ -79,6 +82,9 @@ fn change() -> impl Strategy<Value = Change> {
         (any::<bool>(), 2..1024u64).prop_map(|(same, s)| Change::UpdateShares(same, s)),
         Just(Change::Evict),
         (0..2usize).prop_map(Change::RemoveMount),
+        (3..5usize).prop_map(Change::RemoveDevice),
+        (any::<bool>(), 200..203i64).prop_map(|(allow, minor)| Change::DeviceRule(allow, minor)),
+        Just(Change::HostNetwork),
     ]
 }
 
@@ -161,6 +167,7 @@ impl Answer {
                 let path = format!("/usr/local/bin/hook-{p}");
                 let hook = Hook {
                     args: vec![path.clone(), "--prepare".into()],
+                    env: vec![format!("HOOK_{p}=1")],
                     path,
                     timeout: match timeout {
                         true => MessageField::some(OptionalInt {
@@ -209,6 +216,25 @@ impl Answer {
                     ..Default::default()
                 });
             }
+            Change::RemoveDevice(i) => self.linux().devices.push(LinuxDevice {
+                path: format!("-/dev/nri-{i}"),
+                ..Default::default()
+            }),
+            Change::DeviceRule(allow, minor) => self.resources().devices.push(LinuxDeviceCgroup {
+                allow,
+                type_: "c".into(),
+                major: MessageField::some(OptionalInt64 {
+                    value: 10,
+                    ..Default::default()
+                }),
+                minor: int64(minor),
+                access: "rw".into(),
+                ..Default::default()
+            }),
+            Change::HostNetwork => self.linux().namespaces.push(LinuxNamespace {
+                type_: "-network".into(),
+                ..Default::default()
+            }),
             Change::Evict => self.evictions.push(ContainerEviction {
                 container_id: "c-same".into(),
                 reason: "rebalance".into(),
@@ -226,15 +252,17 @@ impl Answer {
     }
 
     /// Which containers its updates reach, as the dispatcher tells it.
-    fn reach(&self) -> UpdateScope {
-        self.updates
+    fn reach(&self) -> Reach {
+        let scope = self
+            .updates
             .iter()
             .map(|u| match u.container_id.as_str() {
                 "c-same" => UpdateScope::SamePod,
                 _ => UpdateScope::Any,
             })
             .max()
-            .unwrap_or(UpdateScope::None)
+            .unwrap_or(UpdateScope::None);
+        Reach { scope, unseen: 0 }
     }
 
     fn observed(&self) -> Observed<'_> {
@@ -244,6 +272,7 @@ impl Answer {
             evictions: &self.evictions,
             reach: self.reach(),
             validated: false,
+            rejection: None,
         }
     }
 }
@@ -373,9 +402,50 @@ fn extras(answers: &[Answer]) -> Vec<(&'static str, Answer)> {
     add("an unseen sysctl", &|a| {
         a.linux().sysctl.insert("kernel.msgmax".into(), "1".into());
     });
-    add("an update of an unseen container", &|a| {
-        a.updates.push(ContainerUpdate {
-            container_id: "c-unseen".into(),
+    add("another annotation under the prefix", &|a| {
+        a.adjust
+            .annotations
+            .insert("example.com/zzz".into(), "v".into());
+    });
+    add("an unseen device rule", &|a| {
+        a.apply(&Change::DeviceRule(true, 250))
+    });
+    add("a device rule with more access", &|a| {
+        a.apply(&Change::DeviceRule(true, 200));
+        a.resources().devices[0].access = "rwm".into();
+    });
+    add("a hook given an unseen env entry", &|a| {
+        a.apply(&Change::Hook(0, true));
+        let hook = &mut a.adjust.hooks.mut_or_insert_default().create_runtime[0];
+        hook.env = vec!["LD_PRELOAD=/tmp/x.so".into()];
+    });
+    add("a namespace joined at an unseen path", &|a| {
+        a.linux().namespaces.push(LinuxNamespace {
+            type_: "network".into(),
+            path: "/var/run/netns/unseen".into(),
+            ..Default::default()
+        })
+    });
+    add("the node's ipc namespace", &|a| {
+        a.linux().namespaces.push(LinuxNamespace {
+            type_: "-ipc".into(),
+            ..Default::default()
+        })
+    });
+    add("a device it only removed", &|a| {
+        a.linux().devices.push(LinuxDevice {
+            path: "/dev/nri-3".into(),
+            type_: "c".into(),
+            major: 240,
+            minor: 3,
+            ..Default::default()
+        })
+    });
+    add("a tmpfs where it only removed a mount", &|a| {
+        a.adjust.mounts.push(Mount {
+            destination: "/cache/0".into(),
+            source: "tmpfs".into(),
+            type_: "tmpfs".into(),
             ..Default::default()
         })
     });
@@ -391,12 +461,16 @@ proptest! {
     ) {
         let answers: Vec<Answer> = answers.iter().map(|c| Answer::of(c)).collect();
         let (suggestion, grants) = suggested(&answers);
-        prop_assert_eq!(suggestion.notes().count(), 0);
+        prop_assert_eq!(suggestion.notes().len(), 0);
         for answer in &answers {
             let refused = refusals(&grants, answer);
             prop_assert!(refused.is_empty(), "{:?}\n{}", refused, suggestion.render("x", None));
         }
+        let prefixed = grants.annotations.sources().iter().any(|p| p.ends_with('*'));
         for (what, extra) in extras(&answers) {
+            if prefixed && what == "another annotation under the prefix" {
+                continue;
+            }
             prop_assert!(
                 !refusals(&grants, &extra).is_empty(),
                 "{} was admitted by\n{}", what, suggestion.render("x", None)
@@ -427,10 +501,11 @@ fn never_wider(grants: &super::Grants, answers: &[Answer]) -> bool {
     };
     let devices_seen = |path: &str| {
         answers.iter().any(|a| {
-            a.adjust
-                .linux
-                .as_ref()
-                .is_some_and(|l| l.devices.iter().any(|d| d.path == path))
+            a.adjust.linux.as_ref().is_some_and(|l| {
+                l.devices
+                    .iter()
+                    .any(|d| d.path.trim_start_matches('-') == path)
+            })
         })
     };
     !star
@@ -494,7 +569,7 @@ fn what_no_grant_admits_exactly_is_noted_not_granted() {
     let mut suggestion = Suggestion::default();
     suggestion.observe(answer.observed());
     assert_eq!(suggestion.grants(), super::Grants::default());
-    assert_eq!(suggestion.notes().count(), 2);
+    assert_eq!(suggestion.notes().len(), 2);
 }
 
 #[test]
@@ -507,4 +582,84 @@ fn read_grants_come_from_the_declaration_only() {
     assert!(text.contains(r#"read = { labels = ["team"] }"#), "{text}");
     let config = Config::parse(&text).unwrap();
     assert_eq!(config.guest("p").read, declared);
+}
+
+#[test]
+fn a_guest_cannot_write_into_the_section_it_is_suggested() {
+    let mut answer = Answer::default();
+    answer.adjust.rlimits.push(POSIXRlimit {
+        type_: "A = 1 }\nhooks = [{ path = [\"/tmp/x\"] }]\n#".into(),
+        hard: 1,
+        ..Default::default()
+    });
+    answer.adjust.env.push(KeyValue {
+        key: "QUOTE\"D\nKEY".into(),
+        ..Default::default()
+    });
+    let mut suggestion = Suggestion::default();
+    suggestion.observe(answer.observed());
+    let text = suggestion.render("p", None);
+    let config = Config::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let grants = config.guest("p").grants;
+    assert!(
+        grants.hooks.is_empty() && grants.rlimits.is_empty(),
+        "{text}"
+    );
+    assert_eq!(grants, suggestion.grants(), "{text}");
+    assert!(text.lines().all(|l| !l.starts_with("hooks")), "{text}");
+}
+
+#[test]
+fn numbers_a_configuration_cannot_hold_are_noted_and_the_rest_still_suggested() {
+    let mut answer = Answer::of(&[Change::Env(0)]);
+    answer.adjust.rlimits.push(POSIXRlimit {
+        type_: "RLIMIT_NOFILE".into(),
+        hard: u64::MAX,
+        soft: u64::MAX,
+        ..Default::default()
+    });
+    answer.apply(&Change::Shares(u64::MAX));
+    let (suggestion, grants) = suggested(&[answer]);
+    assert_eq!(grants.env.sources(), ["TEAM"]);
+    assert!(grants.rlimits.is_empty() && grants.cpu.shares.is_none());
+    assert_eq!(suggestion.notes().len(), 2, "{:?}", suggestion.notes());
+}
+
+#[test]
+fn only_a_validator_seen_rejecting_is_suggested_validate_and_one_that_only_accepted_is_told() {
+    let answer = Answer::default();
+    let validation = |rejection| Observed {
+        validated: true,
+        rejection,
+        ..answer.observed()
+    };
+    let mut accepting = Suggestion::default();
+    accepting.observe(validation(None));
+    assert!(!accepting.grants().validate);
+    assert!(
+        accepting.notes()[0].contains("rejected none"),
+        "{:?}",
+        accepting.notes()
+    );
+    let mut rejecting = Suggestion::default();
+    rejecting.observe(validation(None));
+    rejecting.observe(validation(Some("no /etc mounts")));
+    assert!(rejecting.grants().validate);
+    assert!(rejecting.notes().is_empty());
+}
+
+#[test]
+fn updates_of_containers_no_grant_reaches_are_noted_not_widened() {
+    let answer = Answer::of(&[Change::UpdateShares(true, 5)]);
+    let observed = Observed {
+        reach: Reach {
+            scope: UpdateScope::SamePod,
+            unseen: 2,
+        },
+        ..answer.observed()
+    };
+    let mut suggestion = Suggestion::default();
+    suggestion.observe(observed);
+    assert_eq!(suggestion.grants().updates, UpdateScope::SamePod);
+    assert_eq!(suggestion.notes().len(), 1);
 }
