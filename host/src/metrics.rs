@@ -209,7 +209,7 @@ impl Metrics {
     fn shadow_call(&self, record: &CallRecord<'_>) {
         let guest = record.guest.to_string();
         if let Some(answer) = record.answer() {
-            let answer = shadow::observed(answer, record.reach, record.event);
+            let answer = shadow::observed(answer, &record.reach, record.event);
             for family in families_of(answer) {
                 let labels = GuestFamily {
                     guest: guest.clone(),

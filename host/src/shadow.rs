@@ -15,9 +15,10 @@ use std::{
     io::Write,
     path::Path,
     sync::{
+        atomic::AtomicUsize,
         atomic::{AtomicU64, Ordering},
         mpsc::{sync_channel, Receiver, SyncSender},
-        Mutex,
+        Arc, Mutex,
     },
 };
 
@@ -62,9 +63,9 @@ pub struct ShadowRecord {
     /// The narrowest `updates` grant its updates need.
     #[serde(default)]
     pub reach: UpdateScope,
-    /// Its updates and evictions of containers it may not see.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub unseen_targets: usize,
+    /// Containers its updates and evictions name that it may not see.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unseen_targets: Vec<String>,
     /// What its grants refused.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refused: Vec<RefusedField>,
@@ -108,7 +109,7 @@ impl ShadowRecord {
             event: call.event.to_string(),
             object: call.object.to_string(),
             reach: call.reach.scope,
-            unseen_targets: call.reach.unseen,
+            unseen_targets: call.reach.unseen.clone(),
             ..ShadowRecord::default()
         };
         match call.outcome {
@@ -160,10 +161,6 @@ impl ShadowRecord {
     }
 }
 
-fn is_zero(n: &usize) -> bool {
-    *n == 0
-}
-
 /// A message in the protobuf JSON mapping.
 pub fn to_json<M: MessageFull>(message: &M) -> Value {
     let text = protobuf_json_mapping::print_to_string(message).unwrap_or_default();
@@ -179,14 +176,21 @@ fn from_json<M: MessageFull>(value: &Value) -> anyhow::Result<M> {
 pub const MAX_RECORD_BYTES: u64 = 256 << 20;
 /// Records waiting for the writer; past them, records are dropped.
 const QUEUE: usize = 256;
+/// Answer bytes waiting for the writer; past them, records are dropped.
+const QUEUE_BYTES: usize = 16 << 20;
 
 /// Writes a record of every shadow guest's call to a file, on a thread of
 /// its own: a guest's call never waits for the disk, and a full queue or
 /// file drops records, never the call.
 pub struct Recorder {
-    queue: SyncSender<(ShadowRecord, Option<Answer>)>,
+    queue: Option<SyncSender<Pending>>,
+    queued_bytes: Arc<AtomicUsize>,
     dropped: AtomicU64,
+    writer: Option<std::thread::JoinHandle<()>>,
 }
+
+/// A record on its way to the file, its answer not yet in JSON.
+type Pending = (ShadowRecord, Option<Answer>, usize);
 
 impl Recorder {
     /// Appends to `path`, readable by its owner only (answers may carry
@@ -197,24 +201,59 @@ impl Recorder {
         if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
             bail!("{} is a symbolic link", what());
         }
-        let file = std::fs::OpenOptions::new()
+        let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .read(true)
             .mode(0o600)
             .open(path)
             .with_context(|| format!("cannot open the {}", what()))?;
+        let metadata = file.metadata()?;
+        if !metadata.is_file() {
+            bail!("{} is not a regular file", what());
+        }
         file.set_permissions(std::fs::Permissions::from_mode(0o600))
             .with_context(|| format!("cannot make the {} private", what()))?;
-        let written = file.metadata().map(|m| m.len()).unwrap_or_default();
+        // A line cut off by a crash ends here, before the first new one.
+        if !ends_with_newline(&mut file, metadata.len())? {
+            file.write_all(b"\n")?;
+        }
+        let written = metadata.len();
         let (queue, records) = sync_channel(QUEUE);
-        std::thread::Builder::new()
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let taken = queued_bytes.clone();
+        let writer = std::thread::Builder::new()
             .name("nri-wasm-record".into())
-            .spawn(move || write_records(file, written, records))
+            .spawn(move || write_records(file, written, records, &taken))
             .context("cannot start the record writer")?;
         Ok(Recorder {
-            queue,
+            queue: Some(queue),
+            queued_bytes,
             dropped: AtomicU64::new(0),
+            writer: Some(writer),
         })
+    }
+}
+
+/// Whether the file of `len` bytes is empty or ends with a newline.
+fn ends_with_newline(file: &mut File, len: u64) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    if len == 0 {
+        return Ok(true);
+    }
+    let mut last = [0u8];
+    file.seek(SeekFrom::Start(len - 1))?;
+    file.read_exact(&mut last)?;
+    Ok(last[0] == b'\n')
+}
+
+impl Drop for Recorder {
+    /// Writes what is queued before the recorder goes.
+    fn drop(&mut self) {
+        self.queue.take();
+        if let Some(writer) = self.writer.take() {
+            writer.join().ok();
+        }
     }
 }
 
@@ -222,10 +261,12 @@ impl Recorder {
 fn write_records(
     mut file: File,
     mut written: u64,
-    records: Receiver<(ShadowRecord, Option<Answer>)>,
+    records: Receiver<Pending>,
+    queued_bytes: &AtomicUsize,
 ) {
     let mut full = false;
-    for (mut record, answer) in records {
+    for (mut record, answer, bytes) in records {
+        queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
         if let Some(answer) = &answer {
             record.fill(answer);
         }
@@ -254,8 +295,17 @@ impl CallObserver for Recorder {
         if !call.shadow {
             return;
         }
-        let record = (ShadowRecord::outline(call), call.answer().cloned());
-        if self.queue.try_send(record).is_err() {
+        let answer = call.answer();
+        let bytes = answer.map_or(0, Answer::size);
+        let queued = self.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
+        let record = (ShadowRecord::outline(call), answer.cloned(), bytes);
+        let sent = queued + bytes <= QUEUE_BYTES
+            && self
+                .queue
+                .as_ref()
+                .is_some_and(|q| q.try_send(record).is_ok());
+        if !sent {
+            self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed);
             if dropped.is_power_of_two() || dropped == 0 {
                 tracing::warn!(
@@ -271,24 +321,23 @@ impl CallObserver for Recorder {
 /// but for a last line the daemon was still writing (it has no newline),
 /// which is left out with a warning.
 pub fn read_records(path: &Path) -> anyhow::Result<Vec<ShadowRecord>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read records {}", path.display()))?;
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read records {}", path.display()))?;
     let mut records = Vec::new();
-    let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    for (n, line) in lines.iter().enumerate() {
-        if line.trim().is_empty() {
+    let mut cut = 0;
+    for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match serde_json::from_str(line) {
+        match serde_json::from_slice(line) {
             Ok(record) => records.push(record),
-            Err(_) if n + 1 == lines.len() && !line.ends_with('\n') => {
-                eprintln!(
-                    "warning: {}: its last line is cut off; left out",
-                    path.display()
-                );
-            }
+            // Cut off mid-write (a crash): not JSON to its end.
+            Err(err) if err.is_eof() || err.is_syntax() => cut += 1,
             Err(err) => bail!("{}: line {} is no record: {err}", path.display(), n + 1),
         }
+    }
+    if cut > 0 {
+        eprintln!("warning: {}: {cut} lines cut off; left out", path.display());
     }
     Ok(records)
 }
@@ -325,9 +374,9 @@ pub fn suggest(records: &[ShadowRecord], guest: &str) -> anyhow::Result<(Suggest
         };
         let reach = Reach {
             scope: record.reach,
-            unseen: record.unseen_targets,
+            unseen: record.unseen_targets.clone(),
         };
-        suggestion.observe(observed(&answer, reach, &record.event));
+        suggestion.observe(observed(&answer, &reach, &record.event));
     }
     Ok((suggestion, unanswered))
 }
@@ -343,12 +392,13 @@ pub fn name_of(guest: &str) -> &str {
 }
 
 /// An answer as a suggestion takes it in.
-pub fn observed<'a>(answer: &'a Answer, reach: Reach, event: &str) -> Observed<'a> {
+pub fn observed<'a>(answer: &'a Answer, reach: &'a Reach, event: &str) -> Observed<'a> {
     Observed {
         adjust: answer.adjust.as_ref(),
         updates: &answer.updates,
         evictions: &answer.evictions,
-        reach,
+        scope: reach.scope,
+        unseen: &reach.unseen,
         validated: event == VALIDATE,
         rejection: answer.rejection.as_deref(),
     }
@@ -403,5 +453,33 @@ mod tests {
         let line = serde_json::to_string(&record).unwrap();
         let back: ShadowRecord = serde_json::from_str(&line).unwrap();
         assert_eq!(back.answer().unwrap(), Some(answer));
+    }
+
+    #[test]
+    fn records_cut_off_by_a_crash_are_left_out_and_the_file_goes_on() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("record.jsonl");
+        let whole = serde_json::to_string(&ShadowRecord {
+            guest: "20-é".into(),
+            ..ShadowRecord::default()
+        })
+        .unwrap();
+        // A line cut inside a two-byte character, and no newline after it.
+        let cut = &whole.as_bytes()[..whole.find('é').unwrap() + 1];
+        let mut text = format!("{whole}\n").into_bytes();
+        text.extend_from_slice(cut);
+        std::fs::write(&path, &text).unwrap();
+        drop(Recorder::create(&path).unwrap());
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(format!("{whole}\n").as_bytes())
+            .unwrap();
+        let records = read_records(&path).unwrap();
+        assert_eq!(records.len(), 2);
+        std::fs::write(&path, "{\"guest\": 1}\n").unwrap();
+        let err = read_records(&path).unwrap_err().to_string();
+        assert!(err.contains("line 1 is no record"), "{err}");
     }
 }

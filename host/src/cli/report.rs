@@ -34,13 +34,16 @@ fn describe_shadow(record: &CallRecord<'_>, answer: &Answer) -> Vec<String> {
     let changes = describe_answer(record.event, answer)
         .into_iter()
         .map(|line| format!("shadow, not applied: {line}"));
-    let refusals = match record.outcome {
-        Err(SlotError::Refused(refusals, _)) => refusals.as_slice(),
-        _ => &[],
+    let refused: Vec<String> = match record.outcome {
+        Err(SlotError::Refused(refusals, _)) => refusals.iter().map(ToString::to_string).collect(),
+        Err(SlotError::Conflict(conflict, _)) => {
+            vec![format!("a conflict with an earlier guest: {conflict}")]
+        }
+        _ => Vec::new(),
     };
     changes
         .chain(
-            refusals
+            refused
                 .iter()
                 .map(|r| format!("shadow, would be REFUSED: {r}")),
         )

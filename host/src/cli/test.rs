@@ -179,7 +179,7 @@ impl Call {
             return Vec::new();
         };
         let mut suggestion = Suggestion::default();
-        suggestion.observe(shadow::observed(answer, self.reach, self.event));
+        suggestion.observe(shadow::observed(answer, &self.reach, self.event));
         suggestion
             .lines()
             .into_iter()
@@ -194,7 +194,7 @@ impl CallObserver for Calls {
             event: record.event,
             elapsed: record.elapsed,
             outcome: record.outcome.cloned().map_err(Clone::clone),
-            reach: record.reach,
+            reach: record.reach.clone(),
         });
     }
 }

@@ -95,26 +95,24 @@ impl<'a> EventRun<'a> {
 
     /// The time left for `guest`'s call. A shadow guest is called only
     /// with time to spare, and never waits: its instance must be idle, and
-    /// what is left must cover its own call (twice its deadline if it has
-    /// to start first) and the deadlines of the enforcing guests after it,
+    /// what is left must cover its own call and those of the enforcing
+    /// guests after it (each twice its deadline if it has to start first),
     /// so that it never leaves them without time.
     pub fn budget_for(&self, guest: &GuestSlot) -> Result<&Budget, SlotError> {
         if !guest.shadow() {
             return Ok(&self.budget);
         }
-        let own = match guest.instance_idle() {
-            None => return Err(SlotError::NoTime),
-            Some(true) => guest.deadline(),
-            Some(false) => guest.deadline() * 2,
-        };
+        if guest.instance_idle().is_none() {
+            return Err(SlotError::NoTime);
+        }
         let after: Duration = self
             .guests()
             .skip_while(|g| !std::ptr::eq(*g, guest))
             .skip(1)
             .filter(|g| !g.shadow() && self.calls(g))
-            .map(GuestSlot::deadline)
+            .map(worst_call)
             .sum();
-        if self.budget.left() < after + own {
+        if self.budget.left() < after + worst_call(guest) {
             return Err(SlotError::NoTime);
         }
         Ok(&self.budget)
@@ -174,7 +172,7 @@ impl<'a> EventRun<'a> {
         for id in updated {
             reach.scope = match self.dispatcher.visible_pod_of(guest, id) {
                 None => {
-                    reach.unseen += 1;
+                    reach.unseen.push(id.to_string());
                     continue;
                 }
                 Some(target) if Some(target.as_str()) == pod => UpdateScope::SamePod,
@@ -182,15 +180,12 @@ impl<'a> EventRun<'a> {
             }
             .max(reach.scope);
         }
-        reach.unseen += answer
-            .evictions
-            .iter()
-            .filter(|e| {
-                self.dispatcher
-                    .visible_pod_of(guest, &e.container_id)
-                    .is_none()
-            })
-            .count();
+        let evicted = answer.evictions.iter().map(|e| &e.container_id);
+        reach.unseen.extend(
+            evicted
+                .filter(|id| self.dispatcher.visible_pod_of(guest, id).is_none())
+                .cloned(),
+        );
         reach
     }
 
@@ -251,7 +246,7 @@ impl<'a> EventRun<'a> {
         }
         let (what, object) = (self.name(), self.object);
         let reach = self.reach(guest, answer);
-        let changes = families_of(shadow::observed(answer, reach, what));
+        let changes = families_of(shadow::observed(answer, &reach, what));
         let refused: Vec<String> = match outcome {
             Err(SlotError::Refused(refusals, _)) => {
                 refusals.iter().map(|r| r.field.clone()).collect()
@@ -325,6 +320,15 @@ impl<'a> EventRun<'a> {
                 tracing::warn!(guest = %guest.id(), event = what, object, %error, "guest failed; {then}")
             }
         }
+    }
+}
+
+/// The longest a call of `guest` may take: twice its deadline when it has
+/// to start (instantiate, configure, synchronize) first.
+fn worst_call(guest: &GuestSlot) -> Duration {
+    match guest.instance_idle() {
+        Some(true) => guest.deadline(),
+        _ => guest.deadline() * 2,
     }
 }
 

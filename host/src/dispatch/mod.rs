@@ -427,7 +427,12 @@ impl Dispatcher {
         for guest in run.guests() {
             let outcome = run
                 .observed(guest, async {
-                    let updates_wit = guest.resync(&run.start(), run.budget_for(guest)?).await?;
+                    // A shadow guest skipped here starts afresh at its next
+                    // event, as any guest that fails to resync does.
+                    let budget = run
+                        .budget_for(guest)
+                        .inspect_err(|_| guest.discard_instance())?;
+                    let updates_wit = guest.resync(&run.start(), budget).await?;
                     let answer = Answer {
                         updates: updates_wit.into_iter().map(Into::into).collect(),
                         ..Answer::default()

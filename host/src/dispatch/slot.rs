@@ -249,6 +249,14 @@ impl GuestSlot {
         self.instance.try_lock().ok().map(|i| i.is_some())
     }
 
+    /// Drops the guest's instance, if no call holds it: the next call
+    /// starts a fresh one.
+    pub fn discard_instance(&self) {
+        if let Ok(mut instance) = self.instance.try_lock() {
+            instance.take();
+        }
+    }
+
     /// The longest a call of the guest may take.
     pub fn deadline(&self) -> Duration {
         self.settings.limits.deadline

@@ -38,8 +38,11 @@ pub struct Observed<'a> {
     pub updates: &'a [ContainerUpdate],
     /// Its evictions.
     pub evictions: &'a [ContainerEviction],
-    /// Which containers its updates and evictions name.
-    pub reach: Reach,
+    /// The narrowest `updates` grant its updates need.
+    pub scope: UpdateScope,
+    /// Containers its updates and evictions name that the guest may not
+    /// see: no grant admits those, so nothing of them is suggested.
+    pub unseen: &'a [String],
     /// Whether it answered a validation.
     pub validated: bool,
     /// A validator's reason to reject.
@@ -48,13 +51,14 @@ pub struct Observed<'a> {
 
 /// Which containers an answer's updates and evictions name, beyond the
 /// one an UpdateContainer is about.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Reach {
     /// The narrowest `updates` grant its updates need.
     pub scope: UpdateScope,
-    /// Updates and evictions of containers the guest may not see (outside
-    /// its scope, gone, the one being created): no grant admits them.
-    pub unseen: usize,
+    /// Containers its updates and evictions name that the guest may not
+    /// see (outside its scope, gone, the one being created): no grant
+    /// admits them.
+    pub unseen: Vec<String>,
 }
 
 /// The grant families (`env`, `mounts`, ...) one answer needs.
@@ -101,24 +105,25 @@ impl Suggestion {
         if let Some(adjust) = answer.adjust {
             asks.adjustment(adjust);
         }
-        if answer.reach.unseen > 0 {
+        let seen = |id: &str| !answer.unseen.iter().any(|u| u == id);
+        if !answer.unseen.is_empty() {
             asks.note(format!(
-                "{} updates or evictions of containers it may not see (outside its scope, gone, or the one being created)",
-                answer.reach.unseen
+                "updates or evictions of containers it may not see (outside its scope, gone, or the one being created): {:?}",
+                answer.unseen
             ));
         }
-        for update in answer.updates {
+        for update in answer.updates.iter().filter(|u| seen(&u.container_id)) {
             let resources = update.linux.as_ref().and_then(|l| l.resources.as_ref());
             if let Some(resources) = resources {
                 asks.resources(resources);
             }
         }
-        if answer.reach.scope != UpdateScope::None {
+        if answer.scope != UpdateScope::None {
             asks.touch("updates");
             let scope = &mut asks.suggestion.grants.updates;
-            *scope = (*scope).max(answer.reach.scope);
+            *scope = (*scope).max(answer.scope);
         }
-        if !answer.evictions.is_empty() {
+        if answer.evictions.iter().any(|e| seen(&e.container_id)) {
             asks.touch("evictions");
             asks.suggestion.grants.evictions = true;
         }
@@ -178,9 +183,10 @@ impl Suggestion {
     }
 
     /// The suggested grants as lines of a grants table: each key that is
-    /// granted anything, with its value as inline TOML.
+    /// granted anything, with its value as inline TOML (none, if they
+    /// cannot be written, which [`Self::render`] says).
     pub fn lines(&self) -> Vec<(String, String)> {
-        section_lines(&self.grants(), &Grants::default())
+        section_lines(&self.grants(), &Grants::default()).unwrap_or_default()
     }
 
     /// The plugin's section as TOML: its grants, each line with the number
@@ -197,20 +203,25 @@ impl Suggestion {
         }
         text.push_str(&format!("[plugins.{name}]\n"));
         match reads.map(|r| section_lines(r, &ReadGrants::default())) {
-            Some(lines) if !lines.is_empty() => {
+            Some(Err(e)) => text.push_str(&format!("# read grants cannot be written: {e}\n")),
+            Some(Ok(lines)) if !lines.is_empty() => {
                 let fields: Vec<String> = lines.iter().map(|(k, v)| format!("{k} = {v}")).collect();
                 text.push_str(&format!(
                     "read = {{ {} }}  # declared by the plugin\n",
                     fields.join(", ")
                 ));
             }
-            Some(_) => text.push_str("# the plugin declares that it reads nothing\n"),
+            Some(Ok(_)) => text.push_str("# the plugin declares that it reads nothing\n"),
             None => text.push_str(
                 "# read grants: none suggested (the plugin declares no reads; see `nri-wasm check`)\n",
             ),
         }
         text.push_str(&format!("\n[plugins.{name}.grants]\n"));
-        for (key, value) in self.lines() {
+        let lines = section_lines(&self.grants(), &Grants::default()).unwrap_or_else(|e| {
+            text.push_str(&format!("# the grants cannot be written: {e}\n"));
+            Vec::new()
+        });
+        for (key, value) in lines {
             let count = self.needed.get(key.as_str()).copied().unwrap_or_default();
             text.push_str(&format!(
                 "{key} = {value}  # {count} of {} answers\n",
@@ -484,10 +495,14 @@ impl Asks<'_> {
         let source = match (made.kind, sources.contains(&"")) {
             // A tmpfs without a source: any source, all the same to it.
             ("tmpfs", true) => None,
-            (_, true) => {
-                return self.note(format!("mount at {destination:?}: no source"));
-            }
-            _ => Some(Patterns::of_values(&sources).unwrap_or_default()),
+            _ => match Patterns::new(&sources) {
+                Ok(source) => Some(source),
+                Err(why) => return self.note(format!("mount at {destination:?}: source {why}")),
+            },
+        };
+        let options = match Patterns::new(&made.granted_options) {
+            Ok(options) => options,
+            Err(why) => return self.note(format!("mount at {destination:?}: option {why}")),
         };
         self.touch("mounts");
         let grant = MountGrant {
@@ -495,7 +510,7 @@ impl Asks<'_> {
             source,
             types: vec![made.kind.to_string()],
             read_write: made.writable,
-            options: Patterns::of_values(&made.granted_options).unwrap_or_default(),
+            options,
         };
         let mounts = &mut self.suggestion.grants.mounts;
         // A removal-only grant of the destination gives way.
@@ -556,10 +571,18 @@ impl Asks<'_> {
                 hook.path
             ));
         }
+        let env = match Patterns::new(&names.unwrap_or_default()) {
+            Ok(env) => env,
+            Err(why) => return self.note(format!("hook {:?}: env name {why}", hook.path)),
+        };
+        let args = match (!hook.args.is_empty() && hook.args != [hook.path.clone()])
+            .then(|| Patterns::of_values(&hook.args))
+            .transpose()
+        {
+            Ok(args) => args,
+            Err(why) => return self.note(format!("hook {:?}: argument {why}", hook.path)),
+        };
         self.touch("hooks");
-        let env = Patterns::new(&names.unwrap_or_default()).unwrap_or_default();
-        let args = (!hook.args.is_empty() && hook.args != [hook.path.clone()])
-            .then(|| Patterns::of_values(&hook.args).unwrap_or_default());
         // A bound admits positive timeouts only: any other needs none.
         let timeout = hook.timeout.as_ref().map(|t| t.value).filter(|t| *t > 0);
         let hooks = &mut self.suggestion.grants.hooks;
@@ -803,23 +826,19 @@ fn patterns_of(keys: &BTreeSet<String>, prefixes: bool) -> Patterns {
 
 /// The keys of a grants table that differ from `default`, each with its
 /// value as an inline TOML value.
-fn section_lines<T: serde::Serialize>(value: &T, default: &T) -> Vec<(String, String)> {
+fn section_lines<T: serde::Serialize>(
+    value: &T,
+    default: &T,
+) -> Result<Vec<(String, String)>, String> {
     let table = |v: &T| match toml::Value::try_from(v) {
         Ok(toml::Value::Table(t)) => Ok(t),
         Ok(_) => Err("not a table".to_string()),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(format!("{:?}", e.to_string())),
     };
-    match (table(value), table(default)) {
-        (Ok(value), Ok(default)) => changed(value, &default)
-            .into_iter()
-            .map(|(k, v)| (key(&k), inline(&v)))
-            .collect(),
-        // Numbers beyond TOML's are noted and left out before this.
-        (Err(e), _) | (_, Err(e)) => vec![(
-            "# the suggestion cannot be written as TOML".into(),
-            format!("{e:?}"),
-        )],
-    }
+    Ok(changed(table(value)?, &table(default)?)
+        .into_iter()
+        .map(|(k, v)| (key(&k), inline(&v)))
+        .collect())
 }
 
 /// A TOML key: bare when it can be, else a quoted string.
@@ -828,10 +847,20 @@ fn key(text: &str) -> String {
         && text
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    match bare {
-        true => text.to_string(),
-        false => toml::Value::String(text.to_string()).to_string(),
+    if bare {
+        return text.to_string();
     }
+    let mut quoted = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            c if c.is_control() => quoted.push_str(&format!("\\u{:04X}", c as u32)),
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    quoted
 }
 
 /// The entries of `table` that differ from `default`'s, tables within

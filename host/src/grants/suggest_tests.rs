@@ -13,7 +13,7 @@ use protobuf::MessageField;
 
 use super::{
     check_answer,
-    suggest::{Observed, Reach, Suggestion},
+    suggest::{Observed, Suggestion},
     ReadGrants, Targets, UpdateScope,
 };
 use crate::config::Config;
@@ -252,17 +252,15 @@ impl Answer {
     }
 
     /// Which containers its updates reach, as the dispatcher tells it.
-    fn reach(&self) -> Reach {
-        let scope = self
-            .updates
+    fn scope(&self) -> UpdateScope {
+        self.updates
             .iter()
             .map(|u| match u.container_id.as_str() {
                 "c-same" => UpdateScope::SamePod,
                 _ => UpdateScope::Any,
             })
             .max()
-            .unwrap_or(UpdateScope::None);
-        Reach { scope, unseen: 0 }
+            .unwrap_or(UpdateScope::None)
     }
 
     fn observed(&self) -> Observed<'_> {
@@ -270,7 +268,8 @@ impl Answer {
             adjust: Some(&self.adjust),
             updates: &self.updates,
             evictions: &self.evictions,
-            reach: self.reach(),
+            scope: self.scope(),
+            unseen: &[],
             validated: false,
             rejection: None,
         }
@@ -649,17 +648,20 @@ fn only_a_validator_seen_rejecting_is_suggested_validate_and_one_that_only_accep
 }
 
 #[test]
-fn updates_of_containers_no_grant_reaches_are_noted_not_widened() {
-    let answer = Answer::of(&[Change::UpdateShares(true, 5)]);
+fn nothing_is_suggested_of_updates_and_evictions_no_grant_admits() {
+    // An update of a container the guest may not see, and an eviction of
+    // one: noted; neither widens the resource bounds or grants evictions.
+    let mut answer = Answer::of(&[Change::UpdateShares(false, 5), Change::Evict]);
+    answer.updates[0].container_id = "c-gone".into();
+    answer.evictions[0].container_id = "c-gone".into();
+    let unseen = ["c-gone".to_string()];
     let observed = Observed {
-        reach: Reach {
-            scope: UpdateScope::SamePod,
-            unseen: 2,
-        },
+        scope: UpdateScope::None,
+        unseen: &unseen,
         ..answer.observed()
     };
     let mut suggestion = Suggestion::default();
     suggestion.observe(observed);
-    assert_eq!(suggestion.grants().updates, UpdateScope::SamePod);
-    assert_eq!(suggestion.notes().len(), 1);
+    assert_eq!(suggestion.grants(), super::Grants::default());
+    assert_eq!(suggestion.notes().len(), 1, "{:?}", suggestion.notes());
 }
