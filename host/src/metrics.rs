@@ -12,6 +12,7 @@ use prometheus_client::{
 use crate::{
     dispatch::{CallObserver, CallRecord, SlotError},
     grants::suggest::families_of,
+    protocol::RuntimeLink,
     shadow,
 };
 
@@ -78,6 +79,9 @@ pub struct Metrics {
     refused_plugins: Gauge,
     reloads: Family<ReloadResult, Counter>,
     connected: Gauge,
+    runtime_drops: Counter,
+    drop_last_frame: Gauge,
+    drop_last_message: Gauge,
     registry_guests: Family<GuestManifest, Gauge>,
 }
 
@@ -103,6 +107,9 @@ impl Metrics {
             refused_plugins: Gauge::default(),
             reloads: Family::default(),
             connected: Gauge::default(),
+            runtime_drops: Counter::default(),
+            drop_last_frame: Gauge::default(),
+            drop_last_message: Gauge::default(),
             registry_guests: Family::default(),
         };
         let r = &mut metrics.registry;
@@ -162,6 +169,21 @@ impl Metrics {
             "1 while registered with the container runtime",
             metrics.connected.clone(),
         );
+        r.register(
+            "runtime_drops",
+            "Registered connections the container runtime closed",
+            metrics.runtime_drops.clone(),
+        );
+        r.register(
+            "runtime_drop_last_frame_bytes",
+            "Payload of the last frame sent before the latest drop by the runtime",
+            metrics.drop_last_frame.clone(),
+        );
+        r.register(
+            "runtime_drop_last_message_bytes",
+            "Length of the ttrpc message that frame belonged to",
+            metrics.drop_last_message.clone(),
+        );
         metrics
     }
 
@@ -190,9 +212,18 @@ impl Metrics {
         }
     }
 
-    /// Records whether the runtime connection is up.
-    pub fn set_connected(&self, connected: bool) {
-        self.connected.set(i64::from(connected));
+    /// Records the state of the runtime connection: up or not, and the
+    /// runtime's drops.
+    pub fn runtime_link(&self, link: &RuntimeLink) {
+        self.connected.set(i64::from(link.is_connected()));
+        let drops = link.drops();
+        // The link counts; the counter catches up with it.
+        self.runtime_drops
+            .inc_by(drops.count.saturating_sub(self.runtime_drops.get()));
+        if let Some(frame) = drops.last_sent {
+            self.drop_last_frame.set(frame.len as i64);
+            self.drop_last_message.set(frame.message as i64);
+        }
     }
 
     /// The metrics in the Prometheus/OpenMetrics text format.

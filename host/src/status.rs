@@ -79,7 +79,7 @@ fn respond(status: &Status, request: &Request<Incoming>) -> Response<Full<Bytes>
     }
     match request.uri().path() {
         "/metrics" => {
-            status.metrics.set_connected(status.link.is_connected());
+            status.metrics.runtime_link(&status.link);
             let mut response = text(StatusCode::OK, status.metrics.encode());
             response
                 .headers_mut()

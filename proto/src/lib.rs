@@ -1,13 +1,14 @@
 //! The NRI plugin protocol as it crosses the runtime's socket: the messages
 //! and ttrpc services of `nri/api.proto` (generated at build time), the
 //! ttrpc message header, and the multiplexer that carries two ttrpc
-//! connections over one unix stream.
+//! connections over one unix stream, in frames NRI's Go side can read.
 //!
 //! Both sides of NRI use this crate: the nri-wasm host (plugin side) and the
 //! runtime simulator (runtime side).
 
 pub mod adjust;
 pub mod events;
+pub mod framing;
 pub mod identity;
 pub mod mux;
 pub mod ttrpc_frame;

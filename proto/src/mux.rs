@@ -8,7 +8,9 @@
 //!
 //! The reader checks the ttrpc message headers inside each connection as the
 //! bytes go by, so garbage is caught at the trunk, logged with what was wrong,
-//! and closes the trunk instead of wedging a ttrpc connection.
+//! and closes the trunk instead of wedging a ttrpc connection. The writer cuts
+//! each message into frames as ttrpc-go does ([`crate::framing`]), and the
+//! runtime side can read by the Go reader's rule ([`ReadRule::Go`]).
 
 use std::{
     collections::HashMap,
@@ -28,12 +30,16 @@ use tokio_util::{
     sync::{CancellationToken, PollSender},
 };
 
-use crate::ttrpc_frame::{TtrpcStreamCheck, TTRPC_HEADER_LEN, TTRPC_MESSAGE_MAX};
+use crate::{
+    framing::{go_read_size, MessageCutter},
+    ttrpc_frame::{TtrpcStreamCheck, TTRPC_HEADER_LEN, TTRPC_MESSAGE_MAX},
+};
 
 /// Length of a mux frame header.
 pub const FRAME_HEADER_LEN: usize = 8;
-/// Largest frame payload: one whole ttrpc message. Go's reader on the other
-/// end reads each frame into a buffer of exactly this size.
+/// Largest frame payload NRI's multiplexer writes: one whole ttrpc message
+/// (`pkg/net/multiplex/mux.go: maxPayloadSize`). What its reader can take
+/// is less: see [`crate::framing`].
 pub const MAX_FRAME_PAYLOAD: usize = TTRPC_HEADER_LEN + TTRPC_MESSAGE_MAX;
 /// Frames queued per connection before the trunk is declared stuck (the
 /// same bound NRI's own multiplexer uses).
@@ -97,6 +103,17 @@ pub enum MuxError {
         conn: ConnId,
         /// What was wrong.
         reason: String,
+    },
+    /// A frame is larger than the read of NRI's Go reader it meets, which
+    /// fails that read with `ENOMEM` and closes the trunk.
+    #[error("frame of {len} bytes for {conn} is larger than the {read}-byte read of NRI's Go reader it meets")]
+    FrameExceedsRead {
+        /// Connection named in the frame header.
+        conn: ConnId,
+        /// Its payload length.
+        len: usize,
+        /// The size of the read it met.
+        read: usize,
     },
     /// A connection's reader fell so far behind that its queue overflowed.
     #[error("read queue of {conn} overflowed ({READ_QUEUE_FRAMES} frames pending)")]
@@ -172,11 +189,34 @@ impl Encoder<Frame> for FrameCodec {
     }
 }
 
+/// How the reader takes frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadRule {
+    /// Any frame up to [`MAX_FRAME_PAYLOAD`]: each connection is a byte
+    /// stream, however it is cut (the plugin side).
+    Stream,
+    /// As NRI's Go runtime reads: a frame larger than the read it meets
+    /// closes the trunk (the simulated runtime).
+    Go,
+}
+
 /// Control of a running trunk: its close reason and a way to close it.
 #[derive(Clone)]
 pub struct Mux {
     cancel: CancellationToken,
     closed: watch::Receiver<Option<Arc<TrunkEnd>>>,
+    last_sent: Arc<Mutex<Option<SentFrame>>>,
+}
+
+/// The last frame a trunk queued for sending, and the message it belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SentFrame {
+    /// Its connection.
+    pub conn: ConnId,
+    /// Its payload length.
+    pub len: usize,
+    /// The length of the ttrpc message it is part of.
+    pub message: usize,
 }
 
 /// How a trunk ended.
@@ -203,7 +243,7 @@ impl Mux {
     ///
     /// Must be called within a tokio runtime: it spawns the reader and
     /// writer tasks of the trunk.
-    pub fn start<S>(trunk: S, conns: &[ConnId]) -> (Mux, Vec<MuxConn>)
+    pub fn start<S>(trunk: S, conns: &[ConnId], rule: ReadRule) -> (Mux, Vec<MuxConn>)
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
@@ -212,19 +252,21 @@ impl Mux {
         let (closed_tx, closed) = watch::channel(None);
         let closed_tx = Arc::new(closed_tx);
         let (write_tx, write_rx) = mpsc::channel(WRITE_QUEUE_FRAMES);
+        let last_sent = Arc::new(Mutex::new(None));
 
         let mut routes = HashMap::new();
         let mut handles = Vec::with_capacity(conns.len());
         for &id in conns {
             let (tx, rx) = mpsc::channel(READ_QUEUE_FRAMES);
             routes.insert(id, Route::new(tx));
-            handles.push(MuxConn::new(id, rx, write_tx.clone()));
+            handles.push(MuxConn::new(id, rx, write_tx.clone(), last_sent.clone()));
         }
         drop(write_tx);
 
         let reader = Reader {
             routes,
             known: describe(conns),
+            rule,
         };
         tokio::spawn(run_until_end(
             reader.run(read_half),
@@ -236,7 +278,18 @@ impl Mux {
             cancel.clone(),
             closed_tx,
         ));
-        (Mux { cancel, closed }, handles)
+        let mux = Mux {
+            cancel,
+            closed,
+            last_sent,
+        };
+        (mux, handles)
+    }
+
+    /// The last frame queued for sending on any connection of the trunk:
+    /// when the peer closes the trunk, what it was sent last.
+    pub fn last_sent(&self) -> Option<SentFrame> {
+        *self.last_sent.lock().expect("never poisoned")
     }
 
     /// Closes the trunk: both directions stop and every connection sees
@@ -303,6 +356,7 @@ impl Route {
 struct Reader {
     routes: HashMap<ConnId, Route>,
     known: String,
+    rule: ReadRule,
 }
 
 impl Reader {
@@ -334,6 +388,16 @@ impl Reader {
                 known: self.known.clone(),
             });
         };
+        if self.rule == ReadRule::Go {
+            let read = go_read_size(route.check.body_left());
+            if payload.len() > read {
+                return Err(MuxError::FrameExceedsRead {
+                    conn,
+                    len: payload.len(),
+                    read,
+                });
+            }
+        }
         route
             .check
             .feed(&payload)
@@ -372,8 +436,9 @@ async fn write_frames(
 
 /// One logical connection of a trunk, a byte stream for ttrpc.
 ///
-/// Writes are collected until flushed and then sent as whole frames, so one
-/// ttrpc message travels in one frame as it does from NRI's Go code.
+/// Writes are collected and sent in frames cut at message boundaries as
+/// ttrpc-go cuts them ([`MessageCutter`]): a frame leaves once it is whole,
+/// so a flush inside a message sends only the frames it completes.
 pub struct MuxConn {
     id: ConnId,
     incoming: mpsc::Receiver<Bytes>,
@@ -382,16 +447,27 @@ pub struct MuxConn {
     // transport demands; access is always through `&mut self`.
     outgoing: Mutex<PollSender<Frame>>,
     unsent: BytesMut,
+    cutter: MessageCutter,
+    message: usize,
+    last_sent: Arc<Mutex<Option<SentFrame>>>,
 }
 
 impl MuxConn {
-    fn new(id: ConnId, incoming: mpsc::Receiver<Bytes>, outgoing: mpsc::Sender<Frame>) -> Self {
+    fn new(
+        id: ConnId,
+        incoming: mpsc::Receiver<Bytes>,
+        outgoing: mpsc::Sender<Frame>,
+        last_sent: Arc<Mutex<Option<SentFrame>>>,
+    ) -> Self {
         MuxConn {
             id,
             incoming,
             unread: Bytes::new(),
             outgoing: Mutex::new(PollSender::new(outgoing)),
             unsent: BytesMut::new(),
+            cutter: MessageCutter::default(),
+            message: 0,
+            last_sent,
         }
     }
 
@@ -400,20 +476,34 @@ impl MuxConn {
         self.id
     }
 
-    fn poll_send_unsent(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    /// Sends every whole frame of the unsent bytes.
+    fn poll_send_whole_frames(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let outgoing = self.outgoing.get_mut().expect("never poisoned");
-        while !self.unsent.is_empty() {
+        // Even with no whole frame to send, a closed trunk is an error.
+        if outgoing.get_ref().is_none_or(|sender| sender.is_closed()) {
+            return Poll::Ready(Err(trunk_closed()));
+        }
+        loop {
+            let mut cutter = self.cutter;
+            let Some(cut) = cutter.next_frame(&self.unsent) else {
+                return Poll::Ready(Ok(()));
+            };
             ready!(outgoing.poll_reserve(cx)).map_err(|_| trunk_closed())?;
-            let len = self.unsent.len().min(MAX_FRAME_PAYLOAD);
-            let payload = self.unsent.split_to(len).freeze();
+            self.cutter = cutter;
+            self.message = cut.message.unwrap_or(self.message);
+            let payload = self.unsent.split_to(cut.len).freeze();
             outgoing
                 .send_item(Frame {
                     conn: self.id,
                     payload,
                 })
                 .map_err(|_| trunk_closed())?;
+            *self.last_sent.lock().expect("never poisoned") = Some(SentFrame {
+                conn: self.id,
+                len: cut.len,
+                message: self.message,
+            });
         }
-        Poll::Ready(Ok(()))
     }
 }
 
@@ -454,8 +544,10 @@ impl AsyncWrite for MuxConn {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        // A frame is at most MAX_FRAME_PAYLOAD long, so this many unsent
+        // bytes always begin with a whole one.
         if self.unsent.len() >= MAX_FRAME_PAYLOAD {
-            ready!(self.poll_send_unsent(cx))?;
+            ready!(self.poll_send_whole_frames(cx))?;
         }
         let n = buf.len().min(MAX_FRAME_PAYLOAD - self.unsent.len());
         self.unsent.extend_from_slice(&buf[..n]);
@@ -463,11 +555,13 @@ impl AsyncWrite for MuxConn {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_send_unsent(cx)
+        self.poll_send_whole_frames(cx)
     }
 
+    /// Sends the whole frames; an unfinished message left behind (a write
+    /// given up half-way) would only make the peer's stream unreadable.
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        ready!(self.as_mut().poll_send_unsent(cx))?;
+        ready!(self.as_mut().poll_send_whole_frames(cx))?;
         self.outgoing.get_mut().expect("never poisoned").close();
         Poll::Ready(Ok(()))
     }
@@ -551,10 +645,16 @@ mod tests {
     #[tokio::test]
     async fn connections_are_separate_byte_streams() {
         let (a, b) = tokio::io::duplex(1 << 20);
-        let (_mux_a, mut conns_a) =
-            Mux::start(a, &[ConnId::PLUGIN_SERVICE, ConnId::RUNTIME_SERVICE]);
-        let (_mux_b, mut conns_b) =
-            Mux::start(b, &[ConnId::PLUGIN_SERVICE, ConnId::RUNTIME_SERVICE]);
+        let (_mux_a, mut conns_a) = Mux::start(
+            a,
+            &[ConnId::PLUGIN_SERVICE, ConnId::RUNTIME_SERVICE],
+            ReadRule::Stream,
+        );
+        let (_mux_b, mut conns_b) = Mux::start(
+            b,
+            &[ConnId::PLUGIN_SERVICE, ConnId::RUNTIME_SERVICE],
+            ReadRule::Go,
+        );
         let msg1 = ttrpc_message(1, b"to plugin service");
         let msg2 = ttrpc_message(3, b"to runtime service");
         conns_a[0].write_all(&msg1).await.unwrap();
@@ -571,9 +671,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn large_writes_are_split_at_the_frame_maximum() {
+    async fn messages_leave_in_the_frames_ttrpc_go_writes() {
         let (a, mut raw) = tokio::io::duplex(16 << 20);
-        let (_mux, mut conns) = Mux::start(a, &[ConnId::PLUGIN_SERVICE]);
+        let (mux, mut conns) = Mux::start(a, &[ConnId::PLUGIN_SERVICE], ReadRule::Stream);
         let body = vec![0xab; TTRPC_MESSAGE_MAX];
         let mut big = ttrpc_message(1, &body);
         big.extend(ttrpc_message(3, b"tail"));
@@ -592,12 +692,55 @@ mod tests {
             lens.push(len);
             total += len;
         }
-        assert_eq!(lens, vec![MAX_FRAME_PAYLOAD, big.len() - MAX_FRAME_PAYLOAD]);
+        assert_eq!(lens, vec![4096, MAX_FRAME_PAYLOAD - 4096, 14]);
+        let last = mux.last_sent().unwrap();
+        assert_eq!((last.conn, last.len, last.message), (ConnId(1), 14, 14));
+    }
+
+    #[tokio::test]
+    async fn a_go_reader_takes_messages_of_every_size() {
+        let (a, b) = tokio::io::duplex(1 << 16);
+        let (_plugin, mut ours) = Mux::start(a, &[ConnId::PLUGIN_SERVICE], ReadRule::Stream);
+        let (runtime, mut theirs) = Mux::start(b, &[ConnId::PLUGIN_SERVICE], ReadRule::Go);
+        for body in [0, 4086, 4087, 64 << 10, 3 << 20, TTRPC_MESSAGE_MAX] {
+            let msg = ttrpc_message(1, &vec![7; body]);
+            // As ttrpc-rust writes: the first 4096 bytes, the rest, a flush.
+            let (head, rest) = msg.split_at(msg.len().min(4096));
+            let (write, read) = tokio::join!(
+                async {
+                    ours[0].write_all(head).await.unwrap();
+                    ours[0].write_all(rest).await.unwrap();
+                    ours[0].flush().await.unwrap();
+                },
+                async {
+                    let mut got = vec![0; msg.len()];
+                    theirs[0].read_exact(&mut got).await.map(|_| got)
+                }
+            );
+            let () = write;
+            assert!(read.unwrap() == msg, "body {body}");
+        }
+        assert!(runtime.closed.borrow().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_go_reader_closes_the_trunk_on_a_frame_larger_than_its_read() {
+        let end =
+            end_after_raw_input_as(frame_bytes(1, &ttrpc_message(1, &[0; 4100])), ReadRule::Go)
+                .await;
+        assert_eq!(
+            end,
+            "frame of 4110 bytes for conn 1 is larger than the 4096-byte read of NRI's Go reader it meets"
+        );
     }
 
     async fn end_after_raw_input(input: Vec<u8>) -> String {
+        end_after_raw_input_as(input, ReadRule::Stream).await
+    }
+
+    async fn end_after_raw_input_as(input: Vec<u8>, rule: ReadRule) -> String {
         let (a, mut raw) = tokio::io::duplex(1 << 20);
-        let (mux, _conns) = Mux::start(a, &[ConnId::PLUGIN_SERVICE, ConnId::RUNTIME_SERVICE]);
+        let (mux, _conns) = Mux::start(a, &[ConnId::PLUGIN_SERVICE, ConnId::RUNTIME_SERVICE], rule);
         raw.write_all(&input).await.unwrap();
         match &*mux.ended().await {
             TrunkEnd::Failed(err) => err.to_string(),
@@ -626,7 +769,7 @@ mod tests {
     #[tokio::test]
     async fn peer_close_ends_cleanly_and_reads_see_eof() {
         let (a, raw) = tokio::io::duplex(1024);
-        let (mux, mut conns) = Mux::start(a, &[ConnId::PLUGIN_SERVICE]);
+        let (mux, mut conns) = Mux::start(a, &[ConnId::PLUGIN_SERVICE], ReadRule::Stream);
         drop(raw);
         assert!(matches!(&*mux.ended().await, TrunkEnd::Closed));
         let mut buf = [0; 1];

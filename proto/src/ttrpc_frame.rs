@@ -95,6 +95,12 @@ impl TtrpcStreamCheck {
         Ok(())
     }
 
+    /// Bytes of the current message body still to come; 0 between
+    /// messages and inside a header.
+    pub fn body_left(&self) -> usize {
+        self.body_left
+    }
+
     /// Describes an unfinished message, if the stream stopped inside one.
     pub fn unfinished(&self) -> Option<String> {
         if self.header_len > 0 {

@@ -6,7 +6,7 @@
 use bytes::BytesMut;
 use nri_proto::{
     api::file_descriptor,
-    mux::{ConnId, Frame, FrameCodec, Mux, MuxError, TrunkEnd, MAX_FRAME_PAYLOAD},
+    mux::{ConnId, Frame, FrameCodec, Mux, MuxError, ReadRule, TrunkEnd, MAX_FRAME_PAYLOAD},
     ttrpc_frame::TtrpcStreamCheck,
 };
 use proptest::prelude::*;
@@ -168,7 +168,7 @@ proptest! {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
             let (ours, mut peer) = tokio::io::duplex(1 << 16);
-            let (mux, _conns) = Mux::start(ours, &[ConnId::PLUGIN_SERVICE, ConnId::RUNTIME_SERVICE]);
+            let (mux, _conns) = Mux::start(ours, &[ConnId::PLUGIN_SERVICE, ConnId::RUNTIME_SERVICE], ReadRule::Stream);
             let mut wire = BytesMut::new();
             for (conn, payload) in valid {
                 FrameCodec.encode(Frame { conn: ConnId(conn), payload: payload.into() }, &mut wire).unwrap();

@@ -25,3 +25,4 @@ mod sandbox;
 mod shadow;
 mod status;
 mod traces;
+mod transport;

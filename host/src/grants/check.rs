@@ -871,14 +871,14 @@ pub fn check_answer(
     }
     refusals.push(count(Family::Updates, "update", updates.len()));
     refusals.push(count(Family::Evictions, "evict", evictions.len()));
-    for update in updates.iter().take(effective::MAX_ENTRIES) {
+    for update in updates.iter().take(effective::MAX_CONTAINERS_NAMED) {
         refusals.push(check_shape(update, None));
         refusals.push(check_update_target(grants, &update.container_id, targets));
         if let Some(resources) = update.linux.as_ref().and_then(|l| l.resources.as_ref()) {
             refusals.push(check_resources(grants, resources));
         }
     }
-    for eviction in evictions.iter().take(effective::MAX_ENTRIES) {
+    for eviction in evictions.iter().take(effective::MAX_CONTAINERS_NAMED) {
         refusals.push(check_shape(eviction, Some(Family::Evictions)));
         let id = &eviction.container_id;
         let check = switch(Family::Evictions, "evict", grants.evictions, true, id)
@@ -929,14 +929,15 @@ impl Refusals {
     }
 }
 
-/// An answer may name at most [`effective::MAX_ENTRIES`] containers.
+/// An answer may name at most [`effective::MAX_CONTAINERS_NAMED`]
+/// containers.
 fn count(family: Family, field: &str, n: usize) -> Result<(), Refusal> {
-    if n > effective::MAX_ENTRIES {
+    if n > effective::MAX_CONTAINERS_NAMED {
         Err(refuse(
             family,
             field,
             format!("{n} entries"),
-            "at most 256 entries",
+            "at most 4096 entries",
         ))
     } else {
         Ok(())

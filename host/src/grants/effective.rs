@@ -291,6 +291,11 @@ pub fn net_device(name: &str) -> Result<(), &'static str> {
 /// (runc takes seconds for a thousand hooks), and the host's work on an
 /// answer grows with them.
 pub const MAX_ENTRIES: usize = 256;
+/// Most containers one answer may update or evict: every container of a
+/// large node (kubelet runs at most 110 pods by default, some with many
+/// containers), as a policy plugin answers Synchronize; the answer cap
+/// bounds the bytes.
+pub const MAX_CONTAINERS_NAMED: usize = 4096;
 /// Longest string in an answer: the kernel refuses an env entry or argument
 /// over 128 KiB, failing the container.
 pub const MAX_STRING: usize = 32 << 10;

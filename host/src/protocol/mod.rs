@@ -25,7 +25,7 @@ use nri_proto::{
     api::{UpdateContainersRequest, UpdateContainersResponse},
     api_ttrpc::RuntimeClient,
     identity::check_identity,
-    mux::TrunkEnd,
+    mux::{SentFrame, TrunkEnd},
 };
 pub use service::Handshake;
 pub use session::{SessionEnd, SessionError};
@@ -65,6 +65,17 @@ impl fmt::Display for PluginIdentity {
 #[derive(Clone, Default)]
 pub struct RuntimeLink {
     client: Arc<Mutex<Option<RuntimeClient>>>,
+    drops: Arc<Mutex<RuntimeDrops>>,
+}
+
+/// How often the runtime closed a registered connection, and what it had
+/// been sent last when it did so most recently.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuntimeDrops {
+    /// Connections the runtime closed after registration.
+    pub count: u64,
+    /// The last frame sent before the latest of them.
+    pub last_sent: Option<SentFrame>,
 }
 
 /// Why an unsolicited update did not reach the runtime.
@@ -85,6 +96,17 @@ impl RuntimeLink {
 
     fn disconnect(&self) {
         self.client.lock().expect("never poisoned").take();
+    }
+
+    fn record_drop(&self, last_sent: Option<SentFrame>) {
+        let mut drops = self.drops.lock().expect("never poisoned");
+        drops.count += 1;
+        drops.last_sent = last_sent;
+    }
+
+    /// The runtime's drops of this plugin so far.
+    pub fn drops(&self) -> RuntimeDrops {
+        *self.drops.lock().expect("never poisoned")
     }
 
     /// Whether a runtime connection is registered.
@@ -179,6 +201,9 @@ async fn keep_connected(
             Ok(_) if stop.is_cancelled() => break,
             Ok(end) => {
                 backoff.reset();
+                if matches!(*end.trunk, TrunkEnd::Closed) {
+                    link.record_drop(end.last_sent);
+                }
                 log_session_end(&end);
             }
             Err(err @ SessionError::Connect { .. }) if backoff.attempts() > 0 => {
@@ -197,8 +222,13 @@ async fn keep_connected(
 
 fn log_session_end(end: &SessionEnd) {
     match &*end.trunk {
+        // A runtime drops a plugin without saying why; the size of what it
+        // was sent last tells a reply it could not take from a restart.
         TrunkEnd::Closed => tracing::warn!(
             handshake = ?end.handshake,
+            last_frame_bytes = end.last_sent.map(|f| f.len),
+            last_message_bytes = end.last_sent.map(|f| f.message),
+            last_conn = end.last_sent.map(|f| f.conn.0),
             "runtime closed the connection; reconnecting"
         ),
         TrunkEnd::Failed(err) => tracing::error!(

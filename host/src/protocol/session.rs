@@ -8,7 +8,7 @@ use nri_proto::{
     api::RegisterPluginRequest,
     api_ttrpc::{create_plugin, RuntimeClient},
     events::NRI_VERSION,
-    mux::{ttrpc_listener, ConnId, Mux, TrunkEnd},
+    mux::{ttrpc_listener, ConnId, Mux, ReadRule, SentFrame, TrunkEnd},
 };
 use tokio::{net::UnixStream, sync::watch};
 use ttrpc::r#async::transport::Socket;
@@ -53,6 +53,8 @@ pub enum SessionError {
 pub struct SessionEnd {
     /// How the trunk ended.
     pub trunk: Arc<TrunkEnd>,
+    /// The last frame sent on it.
+    pub last_sent: Option<SentFrame>,
     /// How far the handshake had come.
     pub handshake: Handshake,
 }
@@ -72,7 +74,11 @@ pub async fn run_session(
             path: socket.display().to_string(),
             source,
         })?;
-    let (mux, conns) = Mux::start(stream, &[ConnId::PLUGIN_SERVICE, ConnId::RUNTIME_SERVICE]);
+    let (mux, conns) = Mux::start(
+        stream,
+        &[ConnId::PLUGIN_SERVICE, ConnId::RUNTIME_SERVICE],
+        ReadRule::Stream,
+    );
     let [plugin_conn, runtime_conn]: [_; 2] = conns.try_into().ok().expect("two conns");
 
     let (handshake_tx, handshake) = watch::channel(Handshake::Registering);
@@ -95,6 +101,7 @@ pub async fn run_session(
             };
             Ok(SessionEnd {
                 trunk,
+                last_sent: mux.last_sent(),
                 handshake: handshake.borrow().clone(),
             })
         }

@@ -4,6 +4,8 @@ use std::{path::PathBuf, time::Duration};
 
 use nri_proto::events::{Version, NRI_VERSION};
 
+use crate::validator::DefaultValidator;
+
 /// The simulated runtime: its identity, NRI version and timeouts.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
@@ -26,6 +28,8 @@ pub struct SimConfig {
     /// message size (the ttrpc 4 MiB limit); a count makes paging easy to
     /// provoke in tests.
     pub sync_page_size: usize,
+    /// NRI's built-in default validator, if enabled (NRI v0.12 and later).
+    pub default_validator: Option<DefaultValidator>,
 }
 
 impl SimConfig {
@@ -40,6 +44,7 @@ impl SimConfig {
             registration_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(2),
             sync_page_size: 1000,
+            default_validator: None,
         }
     }
 

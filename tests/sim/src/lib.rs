@@ -18,6 +18,7 @@ pub mod oci;
 mod plugin;
 mod server;
 mod state;
+pub mod validator;
 
 use std::{
     path::{Path, PathBuf},
@@ -30,6 +31,7 @@ use nri_proto::api::{Container, ContainerEviction, ContainerUpdate, PodSandbox};
 pub use plugin::PluginConn;
 use state::NodeState;
 use tokio::task::JoinHandle;
+pub use validator::DefaultValidator;
 
 /// Why a simulated runtime request failed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

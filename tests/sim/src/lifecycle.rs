@@ -19,6 +19,7 @@ use tokio::sync::MutexGuard;
 use crate::{
     plugin::{CallError, PluginConn},
     server::describe,
+    validator::DEFAULT_VALIDATOR,
     Dropped, SimError, Simulator,
 };
 
@@ -102,7 +103,16 @@ impl Simulator {
         let plugins = self.lock_plugins().await;
         let mut merge = AdjustmentMerge::new(container.clone());
         let mut updates = UpdateMerge::default();
-        let mut consulted = Vec::new();
+        // As NRI, every plugin in the list counts as present, whether it
+        // subscribes to the event or not (`adaptation.go: CreateContainer`).
+        let consulted = plugins
+            .iter()
+            .map(|plugin| PluginInstance {
+                name: plugin.name.clone(),
+                index: plugin.index.clone(),
+                ..Default::default()
+            })
+            .collect();
         for plugin in subscribed(&plugins, Event::CREATE_CONTAINER) {
             let request = api::CreateContainerRequest {
                 pod: Some(pod.clone()).into(),
@@ -118,11 +128,6 @@ impl Simulator {
             else {
                 continue;
             };
-            consulted.push(PluginInstance {
-                name: plugin.name.clone(),
-                index: plugin.index.clone(),
-                ..Default::default()
-            });
             let adjust = reply.adjust.into_option().unwrap_or_default();
             merge
                 .apply(&plugin.id(), &adjust)
@@ -156,6 +161,15 @@ impl Simulator {
     ) -> Result<(), SimError> {
         if self.nri() < NRI_WITH_VALIDATION {
             return Ok(());
+        }
+        // The built-in validator, index 00, comes first.
+        if let Some(validator) = &self.shared.config.default_validator {
+            validator
+                .check(pod, &pristine.name, &consulted)
+                .map_err(|reason| SimError::Rejected {
+                    plugin: DEFAULT_VALIDATOR.to_string(),
+                    reason,
+                })?;
         }
         let mut owners: Vec<(&str, &nri_proto::adjust::Owners)> = updates.owners().collect();
         owners.push((&pristine.id, &merge.owners));

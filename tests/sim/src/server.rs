@@ -10,7 +10,7 @@ use nri_proto::{
     api_ttrpc::{create_runtime, PluginClient, Runtime},
     events::{valid_events, EventMask},
     identity::check_identity,
-    mux::{ttrpc_listener, ConnId, Mux, MuxConn},
+    mux::{ttrpc_listener, ConnId, Mux, MuxConn, ReadRule},
 };
 use tokio::{
     net::UnixListener,
@@ -103,7 +103,11 @@ fn invalid_argument(message: String) -> ttrpc::Error {
 }
 
 async fn accept(shared: Arc<Shared>, stream: tokio::net::UnixStream) {
-    let (mux, conns) = Mux::start(stream, &[ConnId::PLUGIN_SERVICE, ConnId::RUNTIME_SERVICE]);
+    let (mux, conns) = Mux::start(
+        stream,
+        &[ConnId::PLUGIN_SERVICE, ConnId::RUNTIME_SERVICE],
+        ReadRule::Go,
+    );
     let [plugin_conn, runtime_conn]: [MuxConn; 2] = conns.try_into().ok().expect("two conns");
     match handshake(shared.clone(), &mux, plugin_conn, runtime_conn).await {
         Ok(plugin) => {

@@ -107,6 +107,9 @@ pub struct Adjust {
     pub all_devices: bool,
     /// Also sets this many variables `APP_0`, `APP_1`, ...
     pub env_many: usize,
+    /// Also sets each variable to a value of this many bytes (for large
+    /// replies).
+    pub env_sized: Vec<(String, usize)>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -148,6 +151,7 @@ pub struct DeviceSpec {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Update {
+    /// The container; in Synchronize, `*` updates every container given.
     pub container_id: String,
     pub memory_limit: Option<i64>,
     pub pids: Option<i64>,
@@ -244,10 +248,14 @@ impl Adjust {
             memory_policy: None,
         };
         let many = (0..self.env_many).map(|i| (format!("APP_{i}"), "1".to_string()));
+        let sized = self
+            .env_sized
+            .iter()
+            .map(|(name, len)| (name.clone(), "v".repeat(*len)));
         ContainerAdjustment {
             annotations: self.annotations.clone(),
             mounts: self.mounts.iter().map(MountSpec::build).collect(),
-            env: self.env.iter().cloned().chain(many).collect(),
+            env: self.env.iter().cloned().chain(many).chain(sized).collect(),
             hooks: (!self.hooks.is_empty()).then(|| hooks(&self.hooks)),
             linux: Some(linux),
             rlimits: self

@@ -49,16 +49,22 @@ impl Plugin for Attacker {
     fn synchronize(
         &mut self,
         _: &[PodSandbox],
-        _: &[Container],
+        containers: &[Container],
     ) -> Result<Vec<ContainerUpdate>, String> {
         self.prelude(Where::Synchronize)?;
-        Ok(self
-            .attack
-            .sync
-            .iter()
-            .flat_map(|spec| std::iter::repeat_n(spec, spec.copies.max(1)))
-            .map(|u| u.build())
-            .collect())
+        let mut updates = Vec::new();
+        for spec in &self.attack.sync {
+            let update = spec.build();
+            if update.container_id == "*" {
+                updates.extend(containers.iter().map(|c| ContainerUpdate {
+                    container_id: c.id.clone(),
+                    ..update.clone()
+                }));
+            } else {
+                updates.extend(std::iter::repeat_n(update, spec.copies.max(1)));
+            }
+        }
+        Ok(updates)
     }
 }
 
