@@ -240,6 +240,21 @@ fn attacks() -> Vec<Attack> {
             json!({"create": {"hooks": [{"stage": "prestart", "path": "/usr/local/bin/audit-hook", "args": ["audit-hook", "--record"]}]}}),
             Refused("hooks"),
         ),
+        // Hook timeouts: runc fails the creation at 0 or less.
+        attack(
+            "a_hook_timeout_of_zero_under_a_path_only_grant",
+            Create,
+            AUDIT_HOOK,
+            json!({"create": {"hooks": [{"stage": "createRuntime", "path": "/usr/local/bin/audit-hook", "args": ["audit-hook", "--record"], "timeout": 0}]}}),
+            Refused("hooks"),
+        ),
+        attack(
+            "a_negative_hook_timeout_under_a_path_only_grant",
+            Create,
+            AUDIT_HOOK,
+            json!({"create": {"hooks": [{"stage": "createRuntime", "path": "/usr/local/bin/audit-hook", "args": ["audit-hook", "--record"], "timeout": -1}]}}),
+            Refused("hooks"),
+        ),
         // 6. Devices are their type and numbers.
         attack(
             "a_harmless_device_name_opens_dev_mem",

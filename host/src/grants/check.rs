@@ -692,13 +692,16 @@ fn check_hook(
         names.push(name);
     }
     let timeout = hook.timeout.as_ref().map(|t| t.value);
+    if timeout.is_some_and(|t| !(1..=effective::MAX_HOOK_TIMEOUT).contains(&t)) {
+        return Err(refusal("a timeout, when given, of 1 to 3600 seconds"));
+    }
     let fits = |g: &HookGrant| {
         let args = match &g.args {
             Some(args) => args.matches_each(&hook.args),
             None => hook.args.is_empty() || hook.args == [hook.path.clone()],
         };
         let timeout = match g.max_timeout {
-            Some(max) => timeout.is_some_and(|t| 0 < t && t <= max),
+            Some(max) => timeout.is_some_and(|t| t <= max),
             None => true,
         };
         g.path.matches(&hook.path)
@@ -1172,6 +1175,44 @@ mod tests {
     }
 
     #[test]
+    fn a_hook_timeout_of_zero_or_less_or_too_long_is_refused_under_any_grant() {
+        let hook_with = |timeout: i64| {
+            let mut a = ContainerAdjustment::new();
+            a.hooks.mut_or_insert_default().poststop.push(api::Hook {
+                path: "/usr/local/bin/audit".into(),
+                timeout: Some(api::OptionalInt {
+                    value: timeout,
+                    ..Default::default()
+                })
+                .into(),
+                ..Default::default()
+            });
+            a
+        };
+        let path_only = grants(r#"hooks = [{ path = ["/usr/local/bin/*"] }]"#);
+        let bounded = grants(r#"hooks = [{ path = ["/usr/local/bin/*"], max-timeout = 10 }]"#);
+        for timeout in [0, -1, 3601, i64::MAX / 1_000_000_000 + 1, i64::MIN] {
+            for g in [&path_only, &bounded] {
+                let refused = check_answer(g, Some(&hook_with(timeout)), &[], &[], &no_updates());
+                assert_eq!(
+                    messages(refused),
+                    ["hooks \"Poststop /usr/local/bin/audit []\" is not granted (hooks grant: a timeout, when given, of 1 to 3600 seconds)"],
+                    "timeout {timeout}"
+                );
+            }
+        }
+        for (timeout, admitted_by_bounded) in [(1, true), (10, true), (11, false), (3600, false)] {
+            let a = hook_with(timeout);
+            assert_eq!(
+                check_answer(&path_only, Some(&a), &[], &[], &no_updates()),
+                []
+            );
+            let bounded = check_answer(&bounded, Some(&a), &[], &[], &no_updates());
+            assert_eq!(bounded.is_empty(), admitted_by_bounded, "timeout {timeout}");
+        }
+    }
+
+    #[test]
     fn bounds_and_details_are_enforced() {
         let cases: [(&str, ContainerAdjustment, &str, &str); 4] = [
             ("memory below min", resources(|r| r.memory.mut_or_insert_default().limit = Some(api::OptionalInt64 { value: 1, ..Default::default() }).into()), "memory = { limit = [4194304, 68719476736] }", "linux.resources.memory.limit \"1\" is not granted (memory grant: [4194304, 68719476736])"),
@@ -1415,7 +1456,8 @@ mod tests {
 
     /// Makes a random adjustment one the runtime reads as written: clean
     /// absolute paths, keys of their families' forms, read-write binds,
-    /// hooks whose env entries are NAME=value, devices under /dev with
+    /// hooks whose env entries are NAME=value and timeouts runc keeps,
+    /// devices under /dev with
     /// plain modes, known namespace types, typed device rules.
     fn well_formed(a: &mut ContainerAdjustment, rng: &mut rand::rngs::StdRng) {
         use rand::Rng;
@@ -1441,6 +1483,9 @@ mod tests {
             {
                 hook.path = format!("/{}", hook.path);
                 hook.env.iter_mut().for_each(|e| *e = format!("{e}=v"));
+                if let Some(t) = hook.timeout.as_mut() {
+                    t.value = t.value.rem_euclid(effective::MAX_HOOK_TIMEOUT) + 1;
+                }
             }
         }
         let Some(l) = a.linux.as_mut() else {

@@ -296,6 +296,12 @@ pub const MAX_ENTRIES: usize = 256;
 /// containers), as a policy plugin answers Synchronize; the answer cap
 /// bounds the bytes.
 pub const MAX_CONTAINERS_NAMED: usize = 4096;
+/// Longest hook timeout, in seconds, whatever a grant says. runc fails
+/// the container when a hook outlives its timeout, so 0 or less fails
+/// every container (and a poststop hook silently never runs); runc turns
+/// seconds into an int64 of nanoseconds, which past about 292 years wraps
+/// negative. An hour is past any runtime's own deadline for a creation.
+pub const MAX_HOOK_TIMEOUT: i64 = 3600;
 /// Longest string in an answer: the kernel refuses an env entry or argument
 /// over 128 KiB, failing the container.
 pub const MAX_STRING: usize = 32 << 10;

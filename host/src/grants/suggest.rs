@@ -583,8 +583,16 @@ impl Asks<'_> {
             Err(why) => return self.note(format!("hook {:?}: argument {why}", hook.path)),
         };
         self.touch("hooks");
-        // A bound admits positive timeouts only: any other needs none.
-        let timeout = hook.timeout.as_ref().map(|t| t.value).filter(|t| *t > 0);
+        // No grant admits a timeout outside 1..=MAX_HOOK_TIMEOUT.
+        let timeout = hook.timeout.as_ref().map(|t| t.value);
+        if timeout.is_some_and(|t| !(1..=effective::MAX_HOOK_TIMEOUT).contains(&t)) {
+            return self.note(format!(
+                "hook {:?}: a timeout of {} s, which no grant admits (1 to {} s)",
+                hook.path,
+                timeout.unwrap_or_default(),
+                effective::MAX_HOOK_TIMEOUT
+            ));
+        }
         let hooks = &mut self.suggestion.grants.hooks;
         let same = hooks
             .iter_mut()
