@@ -292,6 +292,13 @@ fn attacks() -> Vec<Attack> {
             Refused("devices"),
         ),
         attack(
+            "a_deny_all_device_rule_under_a_grant_for_one_allow_rule",
+            Create,
+            NULL_DEVICE,
+            json!({"create": {"deny_all_devices": true}}),
+            Refused("device-rules"),
+        ),
+        attack(
             "a_device_rule_without_a_type_is_every_device",
             Create,
             NULL_DEVICE,

@@ -18,6 +18,31 @@ fn nri_wasm(args: &[&str]) -> (bool, String, String) {
 }
 
 #[test]
+fn check_refuses_device_grants_that_multiply_or_pretend_to_be_read_only() {
+    let crossed = r#"devices = [{ path = ["/dev/nri-null", "/dev/loop0"], types = ["c", "b"], major = [1, 7], minor = [3, 0] }]"#;
+    let read_only = r#"devices = [{ path = ["/dev/sdb"], types = ["b"], major = [8], minor = [16], max-file-mode = 0o444 }]"#;
+    for (grants, said) in [
+        (crossed, "admit all 8 combinations"),
+        (read_only, "does not make a device read-only"),
+    ] {
+        let config = format!("[plugins.env-injector]\ngrants = {{ {grants} }}\n");
+        let plugins = plugin_dir(&["20-env-injector.wasm"], Some(&config));
+        let (ok, _, stderr) = nri_wasm(&[
+            "check",
+            plugins
+                .path()
+                .join("20-env-injector.wasm")
+                .to_str()
+                .unwrap(),
+            "--config",
+            plugins.path().join("nri-wasm.toml").to_str().unwrap(),
+        ]);
+        assert!(!ok, "{grants}");
+        assert!(stderr.contains(said), "{stderr}");
+    }
+}
+
+#[test]
 fn check_describes_a_plugin_and_what_it_is_granted() {
     let config = "[plugins.env-injector]\ngrants = { env = [\"NRI_WASM\"] }\n";
     let plugins = plugin_dir(&["20-env-injector.wasm"], Some(config));

@@ -174,9 +174,6 @@ fn device_within(grants: &Grants, d: &LinuxDevice) -> bool {
 /// The devices a cgroup rule opens: without a type, or of type `a`,
 /// every device with every access.
 fn rule_within(grants: &Grants, r: &LinuxDeviceCgroup) -> bool {
-    if !r.allow {
-        return true;
-    }
     let all = r.type_.is_empty() || r.type_ == "a";
     let major = r.major.as_ref().map_or(-1, |m| m.value);
     let minor = r.minor.as_ref().map_or(-1, |m| m.value);
@@ -187,7 +184,9 @@ fn rule_within(grants: &Grants, r: &LinuxDeviceCgroup) -> bool {
         &r.access
     };
     grants.device_rules.iter().any(|g| {
-        if all {
+        if !r.allow && !g.deny {
+            false
+        } else if all {
             g.types.iter().any(|t| t == "a") && "rwm".chars().all(|c| g.access.contains(c))
         } else {
             g.types.contains(&r.type_)
@@ -493,11 +492,11 @@ fn grants() -> impl Strategy<Value = Grants> {
     let unified = prop::sample::select(vec![r#"["memory.*"]"#, r#"["*"]"#]);
     let devices = prop::sample::select(vec![
         r#"{ path = ["/dev/*"], types = ["c"], major = [1], minor = [3, 5] }"#,
-        r#"{ path = ["/dev/nri-*", "/dev/x*"], types = ["c", "b"], major = [0, 1, 2], minor = [0, 1, 2, 3, 4, 5], max-file-mode = 0o777, uid = [0, 1000] }"#,
+        r#"{ path = ["/dev/nri-*", "/dev/x*"], types = ["b"], major = [1], minor = [0, 1, 2, 3, 4, 5], max-file-mode = 0o777, uid = [0, 1000] }, { path = ["/dev/x*"], types = ["c"], major = [0, 1, 2], minor = [3] }"#,
     ]);
     let rules = prop::sample::select(vec![
         r#"{ types = ["c"], major = [1], minor = [3], access = "rw" }"#,
-        r#"{ types = ["c", "b"], major = [-1, 0, 1], minor = [-1, 0, 1, 2], access = "rwm" }"#,
+        r#"{ types = ["c"], major = [-1], minor = [-1, 0, 1, 2], access = "rwm", deny = true }, { types = ["b"], major = [-1, 0, 1], minor = [-1], access = "rwm" }, { types = ["a"], major = [], minor = [], access = "rwm", deny = true }"#,
     ]);
     let namespaces = prop::sample::select(vec![
         r#"{ types = ["network"] }"#,

@@ -783,10 +783,10 @@ fn check_device_rule(
         if rule.allow { "allow" } else { "deny" }
     );
     let fits = |g: &DeviceRuleGrant| {
-        !rule.allow
-            || (g.types.iter().any(|t| t == kind)
-                && (kind == "a" || (g.major.contains(&major) && g.minor.contains(&minor)))
-                && access.chars().all(|c| g.access.contains(c)))
+        (rule.allow || g.deny)
+            && g.types.iter().any(|t| t == kind)
+            && (kind == "a" || (g.major.contains(&major) && g.minor.contains(&minor)))
+            && access.chars().all(|c| g.access.contains(c))
     };
     match grants.device_rules.iter().any(fits) {
         true => Ok(()),
@@ -1175,6 +1175,34 @@ mod tests {
     }
 
     #[test]
+    fn a_deny_rule_needs_a_grant_that_says_deny() {
+        let deny_all = resources(|r| {
+            r.devices.push(api::LinuxDeviceCgroup {
+                allow: false,
+                access: "rwm".into(),
+                ..Default::default()
+            })
+        });
+        let tun = grants(
+            r#"device-rules = [{ types = ["c"], major = [10], minor = [200], access = "rw" }]"#,
+        );
+        assert_eq!(
+            messages(check_answer(&tun, Some(&deny_all), &[], &[], &no_updates())),
+            ["linux.resources.devices \"deny a -1:-1 rwm\" is not granted (device-rules grant: 1 grants)"]
+        );
+        let allow_all =
+            grants(r#"device-rules = [{ types = ["a"], major = [], minor = [], access = "rwm" }]"#);
+        assert!(!check_answer(&allow_all, Some(&deny_all), &[], &[], &no_updates()).is_empty());
+        let deny_granted = grants(
+            r#"device-rules = [{ types = ["a"], major = [], minor = [], access = "rwm", deny = true }]"#,
+        );
+        assert_eq!(
+            check_answer(&deny_granted, Some(&deny_all), &[], &[], &no_updates()),
+            []
+        );
+    }
+
+    #[test]
     fn a_hook_timeout_of_zero_or_less_or_too_long_is_refused_under_any_grant() {
         let hook_with = |timeout: i64| {
             let mut a = ContainerAdjustment::new();
@@ -1355,6 +1383,7 @@ mod tests {
                 major: vec![d.major.as_ref().map_or(-1, |m| m.value)],
                 minor: vec![d.minor.as_ref().map_or(-1, |m| m.value)],
                 access: d.access.clone(),
+                deny: !d.allow,
             })
             .collect();
         g.pids = point(r.pids.as_ref().map(|p| p.limit));

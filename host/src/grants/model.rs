@@ -255,9 +255,17 @@ pub struct HookGrant {
 
 /// A device a guest may add (or remove). The node's path is only its
 /// name: the type and numbers are what it gives access to, so a grant
-/// names them.
+/// names them, and at most one of its lists names more than one (the
+/// lists multiply: `types = ["c", "b"], major = [1, 7]` is four devices).
+///
+/// NRI's generator gives the container read and write access (`rwm` for
+/// a block device) in the device cgroup to every device it adds, whatever
+/// the file mode, and root in the container ignores the mode: a mode bound
+/// limits the container's other users, never root, so a bound without
+/// write bits is refused rather than read as read-only.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(try_from = "DeviceGrantFields")]
 pub struct DeviceGrant {
     /// Path patterns, under `/dev/`.
     pub path: Patterns,
@@ -279,11 +287,78 @@ pub struct DeviceGrant {
     pub gid: Option<Vec<u32>>,
 }
 
+/// A [`DeviceGrant`] as written, before its lists are checked.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct DeviceGrantFields {
+    path: Patterns,
+    types: Vec<String>,
+    major: Vec<i64>,
+    minor: Vec<i64>,
+    #[serde(default)]
+    max_file_mode: Option<u32>,
+    #[serde(default)]
+    uid: Option<Vec<u32>>,
+    #[serde(default)]
+    gid: Option<Vec<u32>>,
+}
+
+impl TryFrom<DeviceGrantFields> for DeviceGrant {
+    type Error = String;
+
+    fn try_from(f: DeviceGrantFields) -> Result<Self, String> {
+        let what = format!("devices grant {}", f.path.describe());
+        no_cross_product(&what, &f.types, &f.major, &f.minor)?;
+        if let Some(mode) = f.max_file_mode.filter(|m| m & 0o222 == 0) {
+            return Err(format!(
+                "{what}: max-file-mode {mode:#o} does not make a device read-only: NRI gives the \
+                 container read and write access to every device it adds, and root in the \
+                 container ignores the mode; grant the device only to a plugin that may give \
+                 write access"
+            ));
+        }
+        Ok(DeviceGrant {
+            path: f.path,
+            types: f.types,
+            major: f.major,
+            minor: f.minor,
+            max_file_mode: f.max_file_mode,
+            uid: f.uid,
+            gid: f.gid,
+        })
+    }
+}
+
+/// Refuses lists of types and numbers of which more than one names more
+/// than one entry: they would admit every combination.
+fn no_cross_product(
+    what: &str,
+    types: &[String],
+    major: &[i64],
+    minor: &[i64],
+) -> Result<(), String> {
+    let multiple = [types.len(), major.len(), minor.len()]
+        .iter()
+        .filter(|&&n| n > 1)
+        .count();
+    if multiple > 1 {
+        return Err(format!(
+            "{what}: types {types:?}, major {major:?} and minor {minor:?} admit all {} combinations; \
+             give each device a grant of its own, with one type and at most one list of \
+             several numbers",
+            types.len() * major.len() * minor.len()
+        ));
+    }
+    Ok(())
+}
+
 /// Device cgroup rules a guest may add to resources. A rule without a
 /// type, or of type `a`, is every device; a missing number is any (`-1`
-/// here).
+/// here). Deny rules need `deny = true`: after the runtime's own rules,
+/// `deny a rwm` cuts a container off from `/dev/null` and every device.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(try_from = "DeviceRuleGrantFields")]
 pub struct DeviceRuleGrant {
     /// Rule types (`c`, `b`, or `a` for all devices).
     pub types: Vec<String>,
@@ -291,8 +366,38 @@ pub struct DeviceRuleGrant {
     pub major: Vec<i64>,
     /// Minor numbers; `-1` admits a rule for any.
     pub minor: Vec<i64>,
-    /// Access an allow rule may give, a subset of `rwm`.
+    /// Access a rule may give (or, denying, take), a subset of `rwm`.
     pub access: String,
+    /// Whether deny rules of these devices are admitted too.
+    #[serde(default)]
+    pub deny: bool,
+}
+
+/// A [`DeviceRuleGrant`] as written, before its lists are checked.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct DeviceRuleGrantFields {
+    types: Vec<String>,
+    major: Vec<i64>,
+    minor: Vec<i64>,
+    access: String,
+    #[serde(default)]
+    deny: bool,
+}
+
+impl TryFrom<DeviceRuleGrantFields> for DeviceRuleGrant {
+    type Error = String;
+
+    fn try_from(f: DeviceRuleGrantFields) -> Result<Self, String> {
+        no_cross_product("device-rules grant", &f.types, &f.major, &f.minor)?;
+        Ok(DeviceRuleGrant {
+            types: f.types,
+            major: f.major,
+            minor: f.minor,
+            access: f.access,
+            deny: f.deny,
+        })
+    }
 }
 
 /// Namespaces a guest may set.
@@ -596,6 +701,42 @@ pub struct Scope {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn refusal_of(text: &str) -> String {
+        toml::from_str::<Grants>(text)
+            .unwrap_err()
+            .message()
+            .to_string()
+    }
+
+    #[test]
+    fn device_grant_cross_products_are_refused_at_load() {
+        // Meant as c 1:3 and b 7:0; would admit b 7:3 and c 7:0 as well.
+        let crossed = r#"devices = [{ path = ["/dev/a", "/dev/b"], types = ["c", "b"], major = [1, 7], minor = [3, 0] }]"#;
+        assert_eq!(
+            refusal_of(crossed),
+            "devices grant [\"/dev/a\", \"/dev/b\"]: types [\"c\", \"b\"], major [1, 7] and minor [3, 0] admit all 8 combinations; give each device a grant of its own, with one type and at most one list of several numbers"
+        );
+        let rules = r#"device-rules = [{ types = ["c"], major = [1, 10], minor = [3, 200], access = "rw" }]"#;
+        assert!(refusal_of(rules).starts_with("device-rules grant: types"));
+        let one_each: Grants = toml::from_str(
+            r#"devices = [{ path = ["/dev/a"], types = ["c"], major = [1], minor = [3, 5] }, { path = ["/dev/b"], types = ["b"], major = [7], minor = [0] }]"#,
+        )
+        .unwrap();
+        assert_eq!(one_each.devices.len(), 2);
+    }
+
+    #[test]
+    fn a_mode_bound_without_write_bits_is_refused_as_not_read_only() {
+        let read_only = r#"devices = [{ path = ["/dev/sdb"], types = ["b"], major = [8], minor = [16], max-file-mode = 0o444 }]"#;
+        let refusal = refusal_of(read_only);
+        assert!(
+            refusal.contains("max-file-mode 0o444 does not make a device read-only"),
+            "{refusal}"
+        );
+        let owner_writes = read_only.replace("0o444", "0o644");
+        assert!(toml::from_str::<Grants>(&owner_writes).is_ok());
+    }
 
     #[test]
     fn grants_wider_than_they_look_are_told() {

@@ -666,19 +666,6 @@ impl Asks<'_> {
     fn device_rule(&mut self, rule: &nri_proto::api::LinuxDeviceCgroup) {
         self.touch("device-rules");
         let rules = &mut self.suggestion.grants.device_rules;
-        if !rule.allow {
-            // A deny rule takes nothing away from the node: any grant
-            // admits it; one that admits nothing else is added if none is.
-            if rules.is_empty() {
-                rules.push(DeviceRuleGrant {
-                    types: Vec::new(),
-                    major: Vec::new(),
-                    minor: Vec::new(),
-                    access: String::new(),
-                });
-            }
-            return;
-        }
         let kind = match rule.type_.as_str() {
             "" => "a",
             kind => kind,
@@ -700,12 +687,12 @@ impl Asks<'_> {
                 letters.into_iter().collect()
             }
         };
-        rules.retain(|r| !r.types.is_empty());
         let grant = DeviceRuleGrant {
             types: vec![kind.to_string()],
             major,
             minor,
             access,
+            deny: !rule.allow,
         };
         if !rules.contains(&grant) {
             rules.push(grant);

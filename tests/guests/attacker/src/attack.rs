@@ -105,6 +105,8 @@ pub struct Adjust {
     pub args: Vec<String>,
     /// Adds the device rule `a *:* rwm`: every device.
     pub all_devices: bool,
+    /// Adds the device rule `deny a *:* rwm`: no device at all.
+    pub deny_all_devices: bool,
     /// Also sets this many variables `APP_0`, `APP_1`, ...
     pub env_many: usize,
     /// Also sets each variable to a value of this many bytes (for large
@@ -224,8 +226,15 @@ impl Adjust {
         if self.all_devices {
             resources.devices.push(every_device());
         }
-        let has_resources =
-            resources.memory.is_some() || !resources.unified.is_empty() || self.all_devices;
+        if self.deny_all_devices {
+            resources.devices.push(LinuxDeviceCgroup {
+                allow: false,
+                ..every_device()
+            });
+        }
+        let has_resources = resources.memory.is_some()
+            || !resources.unified.is_empty()
+            || !resources.devices.is_empty();
         let linux = LinuxContainerAdjustment {
             devices: self.devices.iter().map(DeviceSpec::build).collect(),
             resources: has_resources.then_some(resources),
