@@ -84,6 +84,8 @@ fn bind(destination: &str, source: &str, options: &[&str]) -> Value {
 
 const DATA_MOUNTS: &str = r#"mounts = [{ destination = ["/data", "/data/*"], source = ["/srv/data/*"], types = ["bind"] }]"#;
 const AUDIT_HOOK: &str = r#"hooks = [{ path = ["/usr/local/bin/*"], stages = ["createRuntime"], args = ["audit-hook", "--record"] }]"#;
+/// A memory-QoS plugin's grants: bounded limits, `memory.high`-like keys.
+const MEMORY_QOS: &str = r#"memory = { limit = [67108864, 1073741824] }, unified = ["memory.*"]"#;
 const NULL_DEVICE: &str = r#"devices = [{ path = ["/dev/nri-*"], types = ["c"], major = [1], minor = [3], max-file-mode = 0o600 }], device-rules = [{ types = ["c"], major = [1], minor = [3], access = "rw" }]"#;
 
 /// Every attack of issue #16, item by item.
@@ -239,6 +241,28 @@ fn attacks() -> Vec<Attack> {
             AUDIT_HOOK,
             json!({"create": {"hooks": [{"stage": "prestart", "path": "/usr/local/bin/audit-hook", "args": ["audit-hook", "--record"]}]}}),
             Refused("hooks"),
+        ),
+        // Unified keys that typed fields govern: runc writes them last.
+        attack(
+            "a_unified_memory_max_undoes_the_memory_limit_bounds",
+            Create,
+            MEMORY_QOS,
+            json!({"create": {"unified": [["memory.max", "max"]]}}),
+            Refused("unified"),
+        ),
+        attack(
+            "a_unified_swap_max_gives_swap_no_grant_gave",
+            Create,
+            MEMORY_QOS,
+            json!({"create": {"unified": [["memory.swap.max", "max"]]}}),
+            Refused("unified"),
+        ),
+        attack(
+            "a_unified_oom_group_undoes_kubelets_group_kill",
+            Create,
+            MEMORY_QOS,
+            json!({"create": {"unified": [["memory.oom.group", "0"]]}}),
+            Refused("unified"),
         ),
         // Hook timeouts: runc fails the creation at 0 or less.
         attack(

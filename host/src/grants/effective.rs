@@ -222,6 +222,10 @@ pub fn env_key(key: &str) -> Result<(), &'static str> {
     if key.is_empty() {
         return Err("a non-empty name");
     }
+    // Names are never redacted: every guest in scope is handed them.
+    if key.len() > MAX_ENV_NAME {
+        return Err("a name of at most 256 bytes");
+    }
     if key.contains('=') {
         return Err("a name without '=' (the process would see the name before it)");
     }
@@ -271,7 +275,27 @@ pub fn unified_key(key: &str) -> Result<(), &'static str> {
     if controller == "cgroup" {
         return Err("a resource file, not a cgroup.* core file");
     }
-    Ok(())
+    typed_field_of(controller, file).map_or(Ok(()), Err)
+}
+
+/// The typed field that governs a cgroup v2 file, as runc writes it from
+/// the OCI resources (or kubelet sets it), so that the file is judged by
+/// that field's grant and never by a unified pattern: runc writes unified
+/// keys last, over what the typed fields set.
+fn typed_field_of(controller: &str, file: &str) -> Option<&'static str> {
+    let field = match (controller, file) {
+        ("memory", "max") => "a file no typed field governs: memory.max is the memory limit",
+        ("memory", "low") => "a file no typed field governs: memory.low is the memory reservation",
+        ("memory", "swap.max") => "a file no typed field governs: memory.swap.max is the memory swap limit",
+        ("memory", "oom.group") => "a file no typed field governs: memory.oom.group is kubelet's kill of the whole container on OOM",
+        ("cpu", "weight" | "weight.nice") => "a file no typed field governs: cpu.weight is the CPU shares",
+        ("cpu", "max") => "a file no typed field governs: cpu.max is the CPU quota and period",
+        ("cpuset", "cpus" | "mems") => "a file no typed field governs: cpuset.cpus and cpuset.mems are the cpuset",
+        ("pids", "max") => "a file no typed field governs: pids.max is the pids limit",
+        ("hugetlb", file) if file.ends_with(".max") => "a file no typed field governs: hugetlb.*.max are the hugepage limits",
+        _ => return None,
+    };
+    Some(field)
 }
 
 /// Why a network device name is not an interface name.
@@ -296,6 +320,8 @@ pub const MAX_ENTRIES: usize = 256;
 /// containers), as a policy plugin answers Synchronize; the answer cap
 /// bounds the bytes.
 pub const MAX_CONTAINERS_NAMED: usize = 4096;
+/// Longest env name in an answer.
+pub const MAX_ENV_NAME: usize = 256;
 /// Longest hook timeout, in seconds, whatever a grant says. runc fails
 /// the container when a hook outlives its timeout, so 0 or less fails
 /// every container (and a poststop hook silently never runs); runc turns
@@ -528,6 +554,11 @@ mod tests {
         );
         assert_eq!(env_key(""), Err("a non-empty name"));
         assert_eq!(env_key("HTTP_PROXY"), Ok(()));
+        assert_eq!(env_key(&"N".repeat(256)), Ok(()));
+        assert_eq!(
+            env_key(&"N".repeat(257)),
+            Err("a name of at most 256 bytes")
+        );
         assert_eq!(annotation_key("a=b"), Err("a key without '='"));
         for bad in [
             "/net/probe",
@@ -551,6 +582,26 @@ mod tests {
             assert!(unified_key(bad).is_err(), "{bad}");
         }
         assert_eq!(unified_key("memory.high"), Ok(()));
+        for typed in [
+            "memory.max",
+            "memory.swap.max",
+            "memory.oom.group",
+            "memory.low",
+            "cpu.weight",
+            "cpu.max",
+            "cpuset.cpus",
+            "pids.max",
+            "hugetlb.2MB.max",
+            "hugetlb.1GB.rsvd.max",
+        ] {
+            let refused = unified_key(typed).unwrap_err();
+            assert!(
+                refused.starts_with("a file no typed field governs"),
+                "{typed}"
+            );
+        }
+        assert_eq!(unified_key("memory.swap.high"), Ok(()));
+        assert_eq!(unified_key("hugetlb.2MB.events"), Ok(()));
         assert_eq!(unified_key("io.bfq.weight"), Ok(()));
         assert!(net_device("eth0").is_ok());
         assert!(net_device("../etc").is_err() && net_device("a-very-long-device").is_err());

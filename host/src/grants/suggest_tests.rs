@@ -62,7 +62,7 @@ const BIND_OPTIONS: [&[&str]; 4] = [
     &["bind", "ro", "nosuid"],
 ];
 const SYSCTL: [&str; 2] = ["net.core.somaxconn", "net.ipv4.tcp_keepalive_time"];
-const UNIFIED: [&str; 2] = ["memory.high", "memory.oom.group"];
+const UNIFIED: [&str; 2] = ["memory.high", "memory.swap.high"];
 
 fn change() -> impl Strategy<Value = Change> {
     prop_oneof![
