@@ -152,27 +152,53 @@ async fn synchronize_answered_with_updates_for_500_containers() {
     assert_eq!(limited, 500, "{}", daemon.log());
 }
 
-/// The default validator as `deploy/containerd/nri-required.toml`
-/// configures containerd's.
-fn deployed_validator() -> DefaultValidator {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../deploy/containerd/nri-required.toml"
-    );
-    let config: toml::Table = std::fs::read_to_string(path).unwrap().parse().unwrap();
-    let validator = &config["plugins"]["io.containerd.nri.v1.nri"]["default_validator"];
-    assert_eq!(validator["enable"].as_bool(), Some(true));
+/// The default validator as a runtime configuration in `deploy/`
+/// configures it: the table at `table`, switched on by `enable`, its
+/// other keys with `prefix`.
+fn deployed_validator(file: &str, table: &[&str], enable: &str, prefix: &str) -> DefaultValidator {
+    let path = format!("{}/../deploy/{file}", env!("CARGO_MANIFEST_DIR"));
+    let config: toml::Value =
+        toml::Value::Table(std::fs::read_to_string(path).unwrap().parse().unwrap());
+    let validator = table.iter().fold(&config, |v, k| &v[k]);
+    let key = |name: &str| &validator[format!("{prefix}{name}").as_str()];
+    assert_eq!(validator[enable].as_bool(), Some(true), "{file}");
     DefaultValidator {
-        required_plugins: validator["required_plugins"]
+        required_plugins: key("required_plugins")
             .as_array()
             .unwrap()
             .iter()
             .map(|p| p.as_str().unwrap().to_string())
             .collect(),
-        tolerate_missing_annotation: validator["tolerate_missing_plugins_annotation"]
+        tolerate_missing_annotation: key("tolerate_missing_plugins_annotation")
             .as_str()
             .map(str::to_string),
     }
+}
+
+/// containerd's and CRI-O's configurations agree.
+fn deployed_validators() -> [(SimConfig, DefaultValidator); 2] {
+    let dir = std::env::temp_dir();
+    let containerd = deployed_validator(
+        "containerd/nri-required.toml",
+        &["plugins", "io.containerd.nri.v1.nri", "default_validator"],
+        "enable",
+        "",
+    );
+    let crio = deployed_validator(
+        "cri-o/10-nri-required.conf",
+        &["crio", "nri", "default_validator"],
+        "nri_enable_default_validator",
+        "nri_validator_",
+    );
+    assert_eq!(containerd.required_plugins, crio.required_plugins);
+    assert_eq!(
+        containerd.tolerate_missing_annotation,
+        crio.tolerate_missing_annotation
+    );
+    [
+        (SimConfig::containerd_2_3(dir.clone()), containerd),
+        (SimConfig::crio_1_36(dir), crio),
+    ]
 }
 
 /// The annotation nri-wasm's own pod carries, as the DaemonSet sets it.
@@ -189,10 +215,15 @@ fn daemonset_tolerates(key: &str) -> bool {
 
 #[tokio::test]
 async fn while_nri_wasm_is_away_the_runtime_creates_no_container_without_it() {
+    for (runtime, validator) in deployed_validators() {
+        no_container_without_nri_wasm(runtime, validator).await;
+    }
+}
+
+async fn no_container_without_nri_wasm(mut config: SimConfig, validator: DefaultValidator) {
     let plugins = plugin_dir(&[], None);
     let dir = TempDir::new().unwrap();
-    let mut config = SimConfig::containerd_2_3(nri_sim::socket_in(dir.path()));
-    let validator = deployed_validator();
+    config.socket = nri_sim::socket_in(dir.path());
     let tolerate = validator.tolerate_missing_annotation.clone().unwrap();
     assert!(daemonset_tolerates(&tolerate));
     config.default_validator = Some(validator);
