@@ -80,6 +80,8 @@ pub struct Metrics {
     reloads: Family<ReloadResult, Counter>,
     connected: Gauge,
     runtime_drops: Counter,
+    // Scrapes run concurrently; the counter catches up under this lock.
+    drops_counted: std::sync::Mutex<u64>,
     drop_last_frame: Gauge,
     drop_last_message: Gauge,
     registry_guests: Family<GuestManifest, Gauge>,
@@ -108,6 +110,7 @@ impl Metrics {
             reloads: Family::default(),
             connected: Gauge::default(),
             runtime_drops: Counter::default(),
+            drops_counted: std::sync::Mutex::new(0),
             drop_last_frame: Gauge::default(),
             drop_last_message: Gauge::default(),
             registry_guests: Family::default(),
@@ -217,9 +220,11 @@ impl Metrics {
     pub fn runtime_link(&self, link: &RuntimeLink) {
         self.connected.set(i64::from(link.is_connected()));
         let drops = link.drops();
-        // The link counts; the counter catches up with it.
+        let mut counted = self.drops_counted.lock().expect("never poisoned");
         self.runtime_drops
-            .inc_by(drops.count.saturating_sub(self.runtime_drops.get()));
+            .inc_by(drops.count.saturating_sub(*counted));
+        *counted = (*counted).max(drops.count);
+        drop(counted);
         if let Some(frame) = drops.last_sent {
             self.drop_last_frame.set(frame.len as i64);
             self.drop_last_message.set(frame.message as i64);

@@ -4,7 +4,10 @@
 //! The Go runtime's multiplexer hands each frame to one `Read` of the
 //! connection and fails that read with `ENOMEM` when its buffer is smaller
 //! than the frame, which closes the trunk (containerd/nri
-//! `pkg/net/multiplex/mux.go: conn.Read`). ttrpc-go reads a connection
+//! `pkg/net/multiplex/mux.go: conn.Read`; it compares capacity, and a
+//! frame longer than a pooled buffer's length but within its capacity
+//! would overrun `bufio`'s bookkeeping instead: no frame may exceed the
+//! length of the read it meets). ttrpc-go reads a connection
 //! through `bufio.NewReader`, whose buffer is 4096 bytes (containerd/ttrpc
 //! `channel.go: newChannel`). A `bufio.Reader` reads from the connection
 //! only when its buffer is empty: into the whole buffer, or, for a read of

@@ -25,7 +25,7 @@ use nri_proto::{
     api::{UpdateContainersRequest, UpdateContainersResponse},
     api_ttrpc::RuntimeClient,
     identity::check_identity,
-    mux::{SentFrame, TrunkEnd},
+    mux::{MuxError, SentFrame, TrunkEnd},
 };
 pub use service::Handshake;
 pub use session::{SessionEnd, SessionError};
@@ -201,7 +201,7 @@ async fn keep_connected(
             Ok(_) if stop.is_cancelled() => break,
             Ok(end) => {
                 backoff.reset();
-                if matches!(*end.trunk, TrunkEnd::Closed) {
+                if dropped_by_runtime(&end.trunk) {
                     link.record_drop(end.last_sent);
                 }
                 log_session_end(&end);
@@ -220,19 +220,34 @@ async fn keep_connected(
     tracing::info!("disconnected from runtime");
 }
 
+/// Whether the runtime ended the trunk: it closed the socket, or closed it
+/// with our data unread (the reset a reader that refused a frame leaves).
+fn dropped_by_runtime(trunk: &TrunkEnd) -> bool {
+    match trunk {
+        TrunkEnd::Closed => true,
+        TrunkEnd::Failed(MuxError::Io(err)) => matches!(
+            err.kind(),
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+        ),
+        TrunkEnd::Failed(_) => false,
+    }
+}
+
 fn log_session_end(end: &SessionEnd) {
     match &*end.trunk {
-        // A runtime drops a plugin without saying why; the size of what it
-        // was sent last tells a reply it could not take from a restart.
-        TrunkEnd::Closed => tracing::warn!(
+        // A runtime drops a plugin without saying why; the size of what
+        // was sent last (queued last, on either connection) is a hint
+        // towards a reply it could not take.
+        trunk if dropped_by_runtime(trunk) => tracing::warn!(
+            error = %trunk,
             handshake = ?end.handshake,
             last_frame_bytes = end.last_sent.map(|f| f.len),
             last_message_bytes = end.last_sent.map(|f| f.message),
             last_conn = end.last_sent.map(|f| f.conn.0),
             "runtime closed the connection; reconnecting"
         ),
-        TrunkEnd::Failed(err) => tracing::error!(
-            handshake = ?end.handshake, error = %err,
+        trunk => tracing::error!(
+            handshake = ?end.handshake, error = %trunk,
             "connection to runtime failed; reconnecting"
         ),
     }
