@@ -99,6 +99,25 @@ pub struct GuestSettings {
 }
 
 impl GuestSettings {
+    /// What these settings allow beyond what they may look like they
+    /// allow: its grants' warnings, and the veto of a fail-closed guest.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = self.grants.warnings();
+        // A validator's veto is granted (`validate = true`); anyone else's
+        // comes with the policy alone.
+        let veto = self.failure_policy == FailurePolicy::FailClosed && !self.grants.validate;
+        if veto && self.mode == Mode::Enforce {
+            warnings.push(
+                "failure-policy = \"fail-closed\" is a veto over its scope, which no grant \
+                 gives: an error, trap or timeout of the plugin fails the runtime's request (a \
+                 container's creation) for every pod and container it is called for; scope it \
+                 to the pods it must guard"
+                    .to_string(),
+            );
+        }
+        warnings
+    }
+
     /// How the guest is sandboxed.
     pub fn sandbox(&self) -> SandboxSpec {
         SandboxSpec {
@@ -494,6 +513,35 @@ mod tests {
             Config::parse("").unwrap().guest("x"),
             GuestSettings::default()
         );
+    }
+
+    #[test]
+    fn a_fail_closed_guest_is_told_it_holds_a_veto() {
+        let config = Config::parse(
+            r#"
+            [plugins.guard]
+            failure-policy = "fail-closed"
+            [plugins.watcher]
+            failure-policy = "fail-closed"
+            mode = "shadow"
+            [plugins.helper]
+            grants = { seccomp = true }
+            [plugins.validator]
+            failure-policy = "fail-closed"
+            grants = { validate = true }
+            "#,
+        )
+        .unwrap();
+        let guard = config.guest("guard").warnings();
+        assert_eq!(guard.len(), 1, "{guard:?}");
+        assert!(guard[0].starts_with("failure-policy = \"fail-closed\" is a veto over its scope"));
+        // In shadow mode its failures fail nothing; a validator's veto
+        // is granted.
+        assert!(config.guest("watcher").warnings().is_empty());
+        assert!(config.guest("validator").warnings().is_empty());
+        let helper = config.guest("helper").warnings();
+        assert_eq!(helper.len(), 1, "{helper:?}");
+        assert!(helper[0].starts_with("seccomp = true grants the whole seccomp policy"));
     }
 
     #[test]

@@ -186,7 +186,7 @@ impl PluginSet {
                 }
                 tracing::warn!(guest = name, dir = %self.dir.display(), "the configuration names a guest that is not loaded");
             }
-            for warning in config.guest(name).grants.warnings() {
+            for warning in config.guest(name).warnings() {
                 tracing::warn!(guest = name, "{warning}");
             }
         }

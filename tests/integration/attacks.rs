@@ -264,6 +264,57 @@ fn attacks() -> Vec<Attack> {
             json!({"create": {"unified": [["memory.oom.group", "0"]]}}),
             Refused("unified"),
         ),
+        // Patterns admit no name a program reads as an instruction.
+        attack(
+            "an_env_pattern_for_paths_admits_the_loaders_library_path",
+            Create,
+            r#"env = ["*_PATH"]"#,
+            json!({"create": {"env": [["LD_LIBRARY_PATH", "/tmp/lib"]]}}),
+            Refused("env"),
+        ),
+        attack(
+            "an_env_pattern_for_paths_admits_glibcs_converter_path",
+            Create,
+            r#"env = ["*_PATH"]"#,
+            json!({"create": {"env": [["GCONV_PATH", "/tmp/gconv"]]}}),
+            Refused("env"),
+        ),
+        attack(
+            "an_env_pattern_for_options_admits_node_options",
+            Create,
+            r#"env = ["*_OPTIONS"]"#,
+            json!({"create": {"env": [["NODE_OPTIONS", "--require /tmp/x.js"]]}}),
+            Refused("env"),
+        ),
+        attack(
+            "an_annotation_pattern_admits_cruns_hook_stderr_file",
+            Create,
+            r#"annotations = ["run.*"]"#,
+            json!({"create": {"annotations": [["run.oci.hooks.stderr", "/etc/passwd"]]}}),
+            Refused("annotations"),
+        ),
+        attack(
+            "an_annotation_pattern_admits_cruns_seccomp_receiver",
+            Create,
+            r#"annotations = ["run.oci.seccomp.*"]"#,
+            json!({"create": {"annotations": [["run.oci.seccomp.receiver", "/run/x.sock"]]}}),
+            Refused("annotations"),
+        ),
+        // A scheduler grant bounds its policies and values.
+        attack(
+            "a_nice_level_scheduler_grant_admits_sched_fifo_at_99",
+            Create,
+            r#"scheduler = { policies = ["other", "batch", "idle"], nice = [0, 19] }"#,
+            json!({"create": {"scheduler": ["fifo", 0, 99]}}),
+            Refused("scheduler"),
+        ),
+        attack(
+            "a_scheduler_priority_runc_refuses_fails_every_container",
+            Create,
+            r#"scheduler = { policies = ["other", "fifo"], priority = [1, 99] }"#,
+            json!({"create": {"scheduler": ["other", 0, 50]}}),
+            Refused("scheduler"),
+        ),
         // Hook timeouts: runc fails the creation at 0 or less.
         attack(
             "a_hook_timeout_of_zero_under_a_path_only_grant",

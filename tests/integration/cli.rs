@@ -43,6 +43,49 @@ fn check_refuses_device_grants_that_multiply_or_pretend_to_be_read_only() {
 }
 
 #[test]
+fn check_says_what_instructions_switches_and_fail_closed_give() {
+    let config = r#"[plugins.env-injector]
+failure-policy = "fail-closed"
+grants = { env = ["*_PATH", "NODE_OPTIONS"], seccomp = true, scheduler = { policies = ["batch"], nice = [0, 19] } }
+"#;
+    let plugins = plugin_dir(&["20-env-injector.wasm"], Some(config));
+    let plugin = plugins.path().join("20-env-injector.wasm");
+    let config = plugins.path().join("nri-wasm.toml");
+    let (ok, stdout, stderr) = nri_wasm(&[
+        "check",
+        plugin.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    for said in [
+        "warning:    env grant names \"NODE_OPTIONS\", an instruction: Node.js takes options from it",
+        "warning:    env grant [\"*_PATH\", \"NODE_OPTIONS\"] admits none of LD_LIBRARY_PATH, GCONV_PATH",
+        "warning:    seccomp = true grants the whole seccomp policy",
+        "warning:    failure-policy = \"fail-closed\" is a veto over its scope",
+    ] {
+        assert!(stdout.contains(said), "{said}\n{stdout}");
+    }
+    let switch = "[plugins.env-injector]\ngrants = { scheduler = true }\n";
+    let plugins = plugin_dir(&["20-env-injector.wasm"], Some(switch));
+    let (ok, _, stderr) = nri_wasm(&[
+        "check",
+        plugins
+            .path()
+            .join("20-env-injector.wasm")
+            .to_str()
+            .unwrap(),
+        "--config",
+        plugins.path().join("nri-wasm.toml").to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("scheduler is granted by its policies and bounds, not by a switch"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn check_describes_a_plugin_and_what_it_is_granted() {
     let config = "[plugins.env-injector]\ngrants = { env = [\"NRI_WASM\"] }\n";
     let plugins = plugin_dir(&["20-env-injector.wasm"], Some(config));

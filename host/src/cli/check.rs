@@ -59,7 +59,7 @@ pub(super) async fn check(args: CheckArgs) -> anyhow::Result<()> {
     if settings.mode == Mode::Shadow {
         println!("  mode:       shadow: answers checked and recorded, never applied");
     }
-    for warning in settings.grants.warnings() {
+    for warning in settings.warnings() {
         println!("  warning:    {warning}");
     }
     match guest.declared_reads() {

@@ -9,8 +9,9 @@
 use std::path::{Component, Path, PathBuf};
 
 use nri_proto::api::{
-    ContainerAdjustment, ContainerUpdate, KeyValue, LinuxContainerAdjustment, LinuxContainerUpdate,
-    LinuxDevice, LinuxDeviceCgroup, LinuxNamespace, LinuxResources, Mount, OptionalFileMode,
+    ContainerAdjustment, ContainerUpdate, Hook, Hooks, KeyValue, LinuxContainerAdjustment,
+    LinuxContainerUpdate, LinuxDevice, LinuxDeviceCgroup, LinuxNamespace, LinuxResources,
+    LinuxScheduler, LinuxSchedulerFlag, LinuxSchedulerPolicy, Mount, OptionalFileMode, OptionalInt,
     OptionalInt64, OptionalUInt32,
 };
 use proptest::prelude::*;
@@ -116,14 +117,31 @@ fn env_within(grants: &Grants, kv: &KeyValue) -> bool {
         None => (kv.key.clone(), false),
     };
     if removal {
-        return grants.env.matches(&name);
+        return variable_granted(grants, &name);
     }
     let entry = format!("{name}={}", kv.value);
     let cut = entry.split('\0').next().unwrap_or_default();
     match cut.split_once('=') {
-        Some((variable, _)) => grants.env.matches(variable) && !variable.is_empty(),
+        Some((variable, _)) => variable_granted(grants, variable) && !variable.is_empty(),
         // crun unsets a variable an entry without '=' names.
-        None => grants.env.matches(cut),
+        None => variable_granted(grants, cut),
+    }
+}
+
+/// A variable the dynamic loader or a language runtime acts on is
+/// granted only by its name; any other by a pattern.
+fn variable_granted(grants: &Grants, variable: &str) -> bool {
+    let loaders = [
+        "GCONV_PATH",
+        "NODE_OPTIONS",
+        "PYTHONPATH",
+        "JAVA_TOOL_OPTIONS",
+        "PATH",
+    ];
+    if variable.starts_with("LD_") || loaders.contains(&variable) {
+        grants.env.sources().iter().any(|s| s == variable)
+    } else {
+        grants.env.matches(variable)
     }
 }
 
@@ -146,8 +164,90 @@ fn sysctl_within(grants: &Grants, key: &str) -> bool {
 /// A unified key names a file of the container's cgroup directory.
 fn unified_within(grants: &Grants, key: &str) -> bool {
     let file = resolved("/cgroup/container", key);
-    file.strip_prefix("/cgroup/container/")
-        .is_some_and(|name| !name.contains('/') && grants.unified.matches(name))
+    // Files a typed field writes are bounded by its grant, never by a
+    // unified pattern.
+    let typed = [
+        "memory.max",
+        "memory.swap.max",
+        "memory.oom.group",
+        "cpu.weight",
+        "cpu.max",
+        "pids.max",
+    ];
+    file.strip_prefix("/cgroup/container/").is_some_and(|name| {
+        !name.contains('/') && !typed.contains(&name) && grants.unified.matches(name)
+    })
+}
+
+/// What the container's process is scheduled with, if runc and the
+/// kernel take the attributes at all: runc fails the container for a
+/// nice value outside -20..19, a priority for a policy that is not real
+/// time or 0 for one that is, and deadline parameters for another policy.
+fn scheduler_within(grants: &Grants, s: &LinuxScheduler) -> bool {
+    use LinuxSchedulerPolicy as P;
+    let Ok(policy) = s.policy.enum_value() else {
+        return false;
+    };
+    let real_time = matches!(policy, P::SCHED_FIFO | P::SCHED_RR);
+    let taken = (-20..=19).contains(&s.nice)
+        && if real_time {
+            (1..=99).contains(&s.priority)
+        } else {
+            s.priority == 0
+        }
+        && s.runtime == 0
+        && matches!(
+            policy,
+            P::SCHED_OTHER | P::SCHED_BATCH | P::SCHED_IDLE | P::SCHED_FIFO | P::SCHED_RR
+        );
+    taken
+        && grants.scheduler.as_ref().is_some_and(|g| {
+            let flags = s.flags.iter().all(|f| {
+                listed(
+                    &g.flags,
+                    &format!("{:?}", f.enum_value_or_default()),
+                    "SCHED_FLAG_",
+                )
+            });
+            listed(&g.policies, &format!("{policy:?}"), "SCHED_")
+                && g.nice
+                    .map_or(s.nice == 0, |b| b.min <= s.nice && s.nice <= b.max)
+                && (s.priority == 0
+                    || g.priority
+                        .is_some_and(|b| b.min <= s.priority && s.priority <= b.max))
+                && flags
+        })
+}
+
+/// Whether a grant's list, as the operator writes it, names the wire
+/// name `SCHED_FLAG_RESET_ON_FORK` (as `reset-on-fork`).
+fn listed<T: serde::Serialize>(list: &[T], wire: &str, prefix: &str) -> bool {
+    let written = wire
+        .trim_start_matches(prefix)
+        .to_lowercase()
+        .replace('_', "-");
+    toml::Value::try_from(list)
+        .ok()
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .any(|p| p.as_str() == Some(&written))
+}
+
+/// A hook runc runs: at a path the grant names, with a timeout runc
+/// keeps (more than 0, seconds that fit its nanoseconds), within the
+/// grant's.
+fn hook_within(grants: &Grants, h: &Hook) -> bool {
+    let timeout = h.timeout.as_ref().map(|t| t.value);
+    let runc_keeps = timeout.is_none_or(|t| t > 0 && t.checked_mul(1_000_000_000).is_some());
+    runc_keeps
+        && grants.hooks.iter().any(|g| {
+            g.path.matches(&resolved("/", &h.path))
+                && h.path.starts_with('/')
+                && h.args.is_empty()
+                && g.max_timeout
+                    .is_none_or(|max| timeout.is_some_and(|t| t <= max))
+        })
 }
 
 /// The node a device entry makes: its numbers, mode (0666 unset) and
@@ -227,8 +327,14 @@ fn adjustment_within(grants: &Grants, a: &ContainerAdjustment) -> bool {
     let linux = a.linux.as_ref();
     a.mounts.iter().all(|m| mount_within(grants, m))
         && a.env.iter().all(|kv| env_within(grants, kv))
+        && a.hooks
+            .as_ref()
+            .is_none_or(|h| h.prestart.iter().all(|h| hook_within(grants, h)))
         && linux.is_none_or(|l| {
-            l.devices.iter().all(|d| device_within(grants, d))
+            l.scheduler
+                .as_ref()
+                .is_none_or(|s| scheduler_within(grants, s))
+                && l.devices.iter().all(|d| device_within(grants, d))
                 && l.namespaces.iter().all(|n| namespace_within(grants, n))
                 && l.sysctl.keys().all(|k| sysctl_within(grants, k))
                 && l.resources
@@ -316,6 +422,10 @@ fn key_text() -> impl Strategy<Value = String> {
         "NO_PROXY\0LD_PRELOAD",
         "-NO_PROXY",
         "-LD_PRELOAD",
+        "LD_LIBRARY_PATH",
+        "GCONV_PATH",
+        "CONFIG_PATH",
+        "NODE_OPTIONS",
         "",
         "=NO_PROXY",
         "net.ipv4.ip_forward",
@@ -326,6 +436,9 @@ fn key_text() -> impl Strategy<Value = String> {
         "net.ipv4/../../kernel.core_pattern",
         "net..ipv4",
         "memory.high",
+        "memory.max",
+        "memory.swap.max",
+        "cpu.weight",
         "cgroup.procs",
         "../cgroup.procs",
         "memory/../../x",
@@ -421,6 +534,66 @@ fn namespace() -> impl Strategy<Value = LinuxNamespace> {
     })
 }
 
+fn scheduler() -> impl Strategy<Value = LinuxScheduler> {
+    use LinuxSchedulerPolicy as P;
+    let policy = prop::sample::select(vec![
+        P::SCHED_NONE,
+        P::SCHED_OTHER,
+        P::SCHED_BATCH,
+        P::SCHED_IDLE,
+        P::SCHED_FIFO,
+        P::SCHED_RR,
+        P::SCHED_ISO,
+        P::SCHED_DEADLINE,
+    ]);
+    (
+        policy,
+        prop::sample::select(vec![0, 5, 19, -5, -20, 40]),
+        prop::sample::select(vec![0, 0, 0, 1, 10, 99, 100]),
+        prop::bool::weighted(0.25),
+        prop::sample::select(vec![0u64, 0, 0, 10_000]),
+    )
+        .prop_map(|(policy, nice, priority, flag, runtime)| LinuxScheduler {
+            policy: policy.into(),
+            nice,
+            priority,
+            flags: flag
+                .then_some(LinuxSchedulerFlag::SCHED_FLAG_RESET_ON_FORK.into())
+                .into_iter()
+                .collect(),
+            runtime,
+            ..Default::default()
+        })
+}
+
+fn hook() -> impl Strategy<Value = Hook> {
+    let path = prop::sample::select(vec![
+        "/usr/local/bin/audit",
+        "/usr/local/bin/../../../bin/sh",
+        "usr/local/bin/audit",
+        "/bin/sh",
+    ]);
+    let timeout = prop::option::of(prop::sample::select(vec![
+        -1i64,
+        0,
+        1,
+        10,
+        11,
+        3601,
+        i64::MAX,
+    ]));
+    (path, timeout).prop_map(|(path, timeout)| Hook {
+        path: path.into(),
+        timeout: timeout
+            .map(|value| OptionalInt {
+                value,
+                ..Default::default()
+            })
+            .into(),
+        ..Default::default()
+    })
+}
+
 fn resources() -> impl Strategy<Value = LinuxResources> {
     (
         prop::collection::hash_map(key_text(), value_text(), 0..3),
@@ -476,6 +649,18 @@ fn adjustment() -> impl Strategy<Value = ContainerAdjustment> {
             resources: Some(r).into(),
             ..Default::default()
         })),
+        scheduler().prop_map(move |s| linux(LinuxContainerAdjustment {
+            scheduler: Some(s).into(),
+            ..Default::default()
+        })),
+        prop::collection::vec(hook(), 1..3).prop_map(|prestart| ContainerAdjustment {
+            hooks: Some(Hooks {
+                prestart,
+                ..Default::default()
+            })
+            .into(),
+            ..Default::default()
+        }),
     ]
 }
 
@@ -487,7 +672,13 @@ fn grants() -> impl Strategy<Value = Grants> {
         r#"{ destination = ["/*"], types = ["tmpfs"] }"#,
         r#"{ destination = ["/*"], source = ["/srv*"], types = ["bind", "tmpfs", "overlay"] }"#,
     ]);
-    let env = prop::sample::select(vec![r#"["*_PROXY"]"#, r#"["NO_PROXY"]"#, r#"["*"]"#]);
+    let env = prop::sample::select(vec![
+        r#"["*_PROXY"]"#,
+        r#"["NO_PROXY"]"#,
+        r#"["*"]"#,
+        r#"["*_PATH", "NODE_OPTIONS"]"#,
+        r#"["*", "LD_LIBRARY_PATH"]"#,
+    ]);
     let sysctl = prop::sample::select(vec![r#"["net.*"]"#, r#"["net.ipv4.*"]"#, r#"["*"]"#]);
     let unified = prop::sample::select(vec![r#"["memory.*"]"#, r#"["*"]"#]);
     let devices = prop::sample::select(vec![
@@ -503,11 +694,22 @@ fn grants() -> impl Strategy<Value = Grants> {
         r#"{ types = ["network", "ipc"], paths = ["/var/run/netns/*"] }"#,
         r#"{ types = ["pid"], host = true }"#,
     ]);
-    (mounts, env, sysctl, unified, devices, rules, namespaces).prop_map(
-        |(mounts, env, sysctl, unified, devices, rules, namespaces)| {
+    let scheduler = prop::sample::select(vec![
+        r#"{ policies = ["other", "batch", "idle"], nice = [0, 19] }"#,
+        r#"{ policies = ["fifo", "rr", "other"], priority = [1, 10], flags = ["reset-on-fork"] }"#,
+        r#"{ policies = ["deadline", "batch"], nice = [-20, 19], runtime = [0, 100000] }"#,
+    ]);
+    let hooks = prop::sample::select(vec![
+        r#"{ path = ["/usr/local/bin/*"] }"#,
+        r#"{ path = ["/usr/local/bin/audit"], max-timeout = 10 }"#,
+    ]);
+    let families = (mounts, env, sysctl, unified, devices, rules, namespaces);
+    (families, scheduler, hooks).prop_map(
+        |((mounts, env, sysctl, unified, devices, rules, namespaces), scheduler, hooks)| {
             let text = format!(
                 "mounts = [{mounts}]\nenv = {env}\nsysctl = {sysctl}\nunified = {unified}\n\
-                 devices = [{devices}]\ndevice-rules = [{rules}]\nnamespaces = [{namespaces}]\n"
+                 devices = [{devices}]\ndevice-rules = [{rules}]\nnamespaces = [{namespaces}]\n\
+                 scheduler = {scheduler}\nhooks = [{hooks}]\n"
             );
             toml::from_str(&text).expect("the grant parses")
         },
@@ -563,7 +765,7 @@ fn adversarial_answers_of_every_family_are_admitted_too() {
     let mut runner = TestRunner::deterministic();
     let (grants, adjustment) = (grants(), adjustment());
     let mut admitted = std::collections::BTreeMap::new();
-    for _ in 0..2000 {
+    for _ in 0..4000 {
         let g = grants.new_tree(&mut runner).unwrap().current();
         let a = adjustment.new_tree(&mut runner).unwrap().current();
         if check_answer(&g, Some(&a), &[], &[], &own_container()).is_empty() {
@@ -577,6 +779,8 @@ fn adversarial_answers_of_every_family_are_admitted_too() {
         "namespaces",
         "sysctl",
         "resources",
+        "scheduler",
+        "hooks",
     ] {
         let n = admitted.get(family).copied().unwrap_or(0);
         assert!(n >= 10, "{family}: only {n} admitted ({admitted:?})");
@@ -589,6 +793,8 @@ fn family_of(a: &ContainerAdjustment) -> &'static str {
     match () {
         _ if !a.mounts.is_empty() => "mounts",
         _ if !a.env.is_empty() => "env",
+        _ if a.hooks.is_some() => "hooks",
+        _ if linux.is_some_and(|l| l.scheduler.is_some()) => "scheduler",
         _ if linux.is_some_and(|l| !l.devices.is_empty()) => "devices",
         _ if linux.is_some_and(|l| !l.namespaces.is_empty()) => "namespaces",
         _ if linux.is_some_and(|l| !l.sysctl.is_empty()) => "sysctl",
@@ -631,6 +837,16 @@ fn the_model_sees_what_the_runtimes_do() {
         ..Default::default()
     };
     assert!(!env_within(&g, &env("LD_PRELOAD=/x.so:NO_PROXY", "1")));
+    let paths: Grants = toml::from_str(
+        r#"env = ["*_PATH", "LD_LIBRARY_PATH"]
+        unified = ["memory.*"]"#,
+    )
+    .unwrap();
+    assert!(env_within(&paths, &env("CONFIG_PATH", "/x")));
+    assert!(env_within(&paths, &env("LD_LIBRARY_PATH", "/x")));
+    assert!(!env_within(&paths, &env("GCONV_PATH", "/x")));
+    assert!(unified_within(&paths, "memory.high"));
+    assert!(!unified_within(&paths, "memory.max"));
     // crun opens a key with a leading '/' on the host; runc turns every
     // '.' into '/', so '..' never climbs out of /proc/sys/net.
     assert!(!sysctl_within(&g, "/net/probe"));

@@ -13,10 +13,10 @@ use nri_proto::{
 };
 
 use super::{
-    effective,
+    effective, instructions,
     model::{
         Bounds, DeviceGrant, DeviceRuleGrant, Grants, HookGrant, HookStage, MountGrant,
-        NamespaceGrant, Patterns, UpdateScope,
+        NamespaceGrant, Patterns, SchedulerGrant, UpdateScope,
     },
 };
 use crate::untrusted::{GuestText, MAX_VALUE};
@@ -165,11 +165,25 @@ fn key_allowed(
 ) -> Result<(), Refusal> {
     let (name, _) = split_marker(key);
     form(name).map_err(|want| refuse(family, field, key, want))?;
-    if patterns.matches(name) {
-        Ok(())
-    } else {
-        Err(refuse(family, field, key, patterns.describe()))
+    names_allowed(family, patterns, name).map_err(|grant| refuse(family, field, key, grant))
+}
+
+/// A name against name patterns, where a name some program reads as an
+/// instruction is admitted only by a grant that names it; else what the
+/// grant admits.
+fn names_allowed(family: Family, patterns: &Patterns, name: &str) -> Result<(), String> {
+    let list = instructions::of(family);
+    if instructions::admits(patterns, list, name) {
+        return Ok(());
     }
+    Err(match instructions::find(list, name) {
+        Some(i) => format!(
+            "{}, which does not name it; it is an instruction: {}",
+            patterns.describe(),
+            i.does
+        ),
+        None => patterns.describe(),
+    })
 }
 
 /// Any key is taken as written.
@@ -367,14 +381,10 @@ pub const ADJUSTMENT_FIELDS: &[(&str, Family, Check<ContainerAdjustment>)] = &[
         })
     }),
     ("linux.scheduler", Family::Scheduler, |g, a| {
-        let set = a.linux.as_ref().is_some_and(|l| l.scheduler.is_some());
-        switch(
-            Family::Scheduler,
-            "linux.scheduler",
-            g.scheduler,
-            set,
-            "set",
-        )
+        match a.linux.as_ref().and_then(|l| l.scheduler.as_ref()) {
+            Some(s) => check_scheduler(g, s),
+            None => Ok(()),
+        }
     }),
     ("linux.rdt", Family::Rdt, |g, a| {
         let set = a.linux.as_ref().is_some_and(|l| l.rdt.is_some());
@@ -707,13 +717,72 @@ fn check_hook(
         g.path.matches(&hook.path)
             && g.stages.as_ref().is_none_or(|s| s.contains(&stage))
             && args
-            && names.iter().all(|n| g.env.matches(n))
+            && names
+                .iter()
+                .all(|n| names_allowed(Family::Hooks, &g.env, n).is_ok())
             && timeout
     };
     match grants.hooks.iter().any(fits) {
         true => Ok(()),
         false => Err(refusal(&format!("{} grants", grants.hooks.len()))),
     }
+}
+
+/// Scheduler attributes: ones runc and the kernel take (else the
+/// container fails), of a policy the grant lists, each value within its
+/// bounds (absent: 0), with only flags it lists.
+fn check_scheduler(grants: &Grants, s: &nri_proto::api::LinuxScheduler) -> Result<(), Refusal> {
+    let value = format!(
+        "{:?} nice {} priority {} flags {:?} runtime {} deadline {} period {}",
+        s.policy, s.nice, s.priority, s.flags, s.runtime, s.deadline, s.period
+    );
+    let refusal = |grant: &str| refuse(Family::Scheduler, "linux.scheduler", &value, grant);
+    let (Some(policy), Some(flags)) = (
+        effective::scheduler_policy(s),
+        effective::scheduler_flags(s),
+    ) else {
+        return Err(refusal("a policy and flags the kernel has"));
+    };
+    effective::scheduler_attributes(policy, s).map_err(refusal)?;
+    let Some(g) = grants.scheduler.as_ref() else {
+        return Err(refusal("none"));
+    };
+    let fits = g.policies.contains(&policy)
+        && zero_or_within(g.nice, s.nice)
+        // Every policy but fifo and rr takes priority 0 only.
+        && (s.priority == 0 || zero_or_within(g.priority, s.priority))
+        && flags.iter().all(|f| g.flags.contains(f))
+        && zero_or_within(g.runtime, s.runtime)
+        && zero_or_within(g.deadline, s.deadline)
+        && zero_or_within(g.period, s.period);
+    match fits {
+        true => Ok(()),
+        false => Err(refusal(&scheduler_grant(g))),
+    }
+}
+
+/// A value within bounds; without bounds, 0: the value that changes
+/// nothing.
+fn zero_or_within<T: PartialOrd + Copy + Default + fmt::Display>(
+    b: Option<Bounds<T>>,
+    v: T,
+) -> bool {
+    b.map_or(v == T::default(), |b| b.contains(v))
+}
+
+/// A scheduler grant, for messages.
+fn scheduler_grant(g: &SchedulerGrant) -> String {
+    let bounds = |b: Option<String>| b.unwrap_or_else(|| "0".into());
+    format!(
+        "policies {:?}, nice {}, priority {}, flags {:?}, runtime {}, deadline {}, period {}",
+        g.policies,
+        bounds(g.nice.map(|b| b.describe())),
+        bounds(g.priority.map(|b| b.describe())),
+        g.flags,
+        bounds(g.runtime.map(|b| b.describe())),
+        bounds(g.deadline.map(|b| b.describe())),
+        bounds(g.period.map(|b| b.describe())),
+    )
 }
 
 fn check_device(grants: &Grants, device: &nri_proto::api::LinuxDevice) -> Result<(), Refusal> {
@@ -1145,7 +1214,7 @@ mod tests {
             ("namespaces", adjust_linux(|l| l.namespaces.push(api::LinuxNamespace { type_: "network".into(), ..Default::default() })), "namespaces = [{ types = [\"network\"] }]", "linux.namespaces \"network \" is not granted (namespaces grant: 0 grants)"),
             ("sysctl", adjust_linux(|l| { l.sysctl.insert("net.ipv4.ip_forward".into(), "1".into()); }), "sysctl = [\"net.ipv4.*\"]", "linux.sysctl \"net.ipv4.ip_forward\" is not granted (sysctl grant: [])"),
             ("net devices", adjust_linux(|l| { l.net_devices.insert("eth1".into(), api::LinuxNetDevice::new()); }), "net-devices = [\"eth*\"]", "linux.net_devices \"eth1\" is not granted (net-devices grant: [])"),
-            ("scheduler", adjust_linux(|l| l.scheduler = Some(api::LinuxScheduler::new()).into()), "scheduler = true", "linux.scheduler \"set\" is not granted (scheduler grant: false)"),
+            ("scheduler", adjust_linux(|l| l.scheduler = Some(api::LinuxScheduler { policy: api::LinuxSchedulerPolicy::SCHED_BATCH.into(), nice: 10, ..Default::default() }).into()), "scheduler = { policies = [\"batch\"], nice = [0, 19] }", "linux.scheduler \"SCHED_BATCH nice 10 priority 0 flags [] runtime 0 deadline 0 period 0\" is not granted (scheduler grant: none)"),
             ("rdt", adjust_linux(|l| l.rdt = Some(api::LinuxRdt::new()).into()), "rdt = true", "linux.rdt \"set\" is not granted (rdt grant: false)"),
             ("memory policy", adjust_linux(|l| l.memory_policy = Some(api::LinuxMemoryPolicy::new()).into()), "memory-policy = true", "linux.memory_policy \"set\" is not granted (memory-policy grant: false)"),
         ]
@@ -1200,6 +1269,208 @@ mod tests {
             check_answer(&deny_granted, Some(&deny_all), &[], &[], &no_updates()),
             []
         );
+    }
+
+    #[test]
+    fn a_pattern_admits_no_name_a_program_reads_as_an_instruction() {
+        let g = grants(
+            r#"env = ["*_PATH", "NODE_OPTIONS"]
+            annotations = ["run.oci.hooks.*", "example.com/*"]
+            hooks = [{ path = ["/usr/local/bin/audit"], env = ["*"] }]"#,
+        );
+        let env = |key: &str| {
+            let mut a = ContainerAdjustment::new();
+            a.env.push(api::KeyValue {
+                key: key.into(),
+                value: "/tmp/x".into(),
+                ..Default::default()
+            });
+            a
+        };
+        let annotation = |key: &str| {
+            let mut a = ContainerAdjustment::new();
+            a.annotations.insert(key.into(), "/etc/passwd".into());
+            a
+        };
+        let hook_env = |entry: &str| {
+            let mut a = ContainerAdjustment::new();
+            a.hooks.mut_or_insert_default().prestart.push(api::Hook {
+                path: "/usr/local/bin/audit".into(),
+                env: vec![entry.into()],
+                ..Default::default()
+            });
+            a
+        };
+        let refused =
+            |a: ContainerAdjustment| messages(check_answer(&g, Some(&a), &[], &[], &no_updates()));
+        assert_eq!(
+            refused(env("LD_LIBRARY_PATH")),
+            ["env \"LD_LIBRARY_PATH\" is not granted (env grant: [\"*_PATH\", \"NODE_OPTIONS\"], which does not name it; it is an instruction: the dynamic loader reads it (LD_PRELOAD, LD_LIBRARY_PATH, LD_AUDIT load libraries into every process))"]
+        );
+        for denied in [
+            env("GCONV_PATH"),
+            env("-GCONV_PATH"),
+            annotation("run.oci.hooks.stderr"),
+            hook_env("LD_PRELOAD=/tmp/x.so"),
+        ] {
+            assert_eq!(refused(denied.clone()).len(), 1, "{denied:?}");
+        }
+        for admitted in [
+            env("CONFIG_PATH"),
+            env("NODE_OPTIONS"),
+            annotation("example.com/x"),
+            hook_env("AUDIT_LEVEL=1"),
+        ] {
+            assert!(refused(admitted.clone()).is_empty(), "{admitted:?}");
+        }
+    }
+
+    fn scheduled(
+        policy: api::LinuxSchedulerPolicy,
+        nice: i32,
+        priority: i32,
+    ) -> ContainerAdjustment {
+        adjust_linux(|l| {
+            l.scheduler = Some(api::LinuxScheduler {
+                policy: policy.into(),
+                nice,
+                priority,
+                ..Default::default()
+            })
+            .into()
+        })
+    }
+
+    fn scheduler_refusal(g: &Grants, a: &ContainerAdjustment) -> Option<String> {
+        let refused = check_answer(g, Some(a), &[], &[], &no_updates());
+        refused.first().map(|r| r.grant.clone())
+    }
+
+    #[test]
+    fn a_scheduler_grant_for_nice_levels_admits_no_real_time_policy() {
+        use api::LinuxSchedulerPolicy as P;
+        let nice =
+            grants(r#"scheduler = { policies = ["other", "batch", "idle"], nice = [0, 19] }"#);
+        assert_eq!(
+            scheduler_refusal(&nice, &scheduled(P::SCHED_BATCH, 10, 0)),
+            None
+        );
+        assert_eq!(
+            scheduler_refusal(&nice, &scheduled(P::SCHED_IDLE, 0, 0)),
+            None
+        );
+        let grant = "policies [Other, Batch, Idle], nice [0, 19], priority 0, flags [], runtime 0, deadline 0, period 0";
+        for (policy, n, priority) in [
+            (P::SCHED_FIFO, 0, 99),
+            (P::SCHED_RR, 0, 1),
+            (P::SCHED_OTHER, -5, 0),
+        ] {
+            let refusal = scheduler_refusal(&nice, &scheduled(policy, n, priority));
+            assert_eq!(refusal.as_deref(), Some(grant), "{policy:?} {n} {priority}");
+        }
+        let mut flagged = scheduled(P::SCHED_BATCH, 1, 0);
+        let s = flagged
+            .linux
+            .mut_or_insert_default()
+            .scheduler
+            .mut_or_insert_default();
+        s.flags
+            .push(api::LinuxSchedulerFlag::SCHED_FLAG_RESET_ON_FORK.into());
+        assert_eq!(scheduler_refusal(&nice, &flagged).as_deref(), Some(grant));
+        assert_eq!(
+            scheduler_refusal(&Grants::default(), &scheduled(P::SCHED_BATCH, 1, 0)).as_deref(),
+            Some("none")
+        );
+    }
+
+    #[test]
+    fn scheduler_attributes_runc_or_the_kernel_refuse_are_refused_under_any_grant() {
+        use api::LinuxSchedulerPolicy as P;
+        let wide = grants(
+            r#"scheduler = { policies = ["other", "fifo", "deadline"], nice = [-20, 19], priority = [1, 99], runtime = [0, 1000000000], deadline = [0, 1000000000], period = [0, 1000000000] }"#,
+        );
+        assert_eq!(
+            scheduler_refusal(&wide, &scheduled(P::SCHED_FIFO, 0, 10)),
+            None
+        );
+        let cases = [
+            (
+                scheduled(P::SCHED_FIFO, 0, 0),
+                "a priority of 1 to 99 for fifo and rr",
+            ),
+            (
+                scheduled(P::SCHED_OTHER, 0, 5),
+                "no priority but for fifo and rr",
+            ),
+            (
+                scheduled(P::SCHED_OTHER, -21, 0),
+                "a nice value of -20 to 19",
+            ),
+            (
+                scheduled(P::SCHED_NONE, 0, 0),
+                "a policy and flags the kernel has",
+            ),
+            (
+                scheduled(P::SCHED_ISO, 0, 0),
+                "a policy and flags the kernel has",
+            ),
+            (
+                scheduled(P::SCHED_DEADLINE, 0, 0),
+                "a runtime of at least 1024 ns, within its deadline, within its period",
+            ),
+        ];
+        for (a, want) in cases {
+            assert_eq!(scheduler_refusal(&wide, &a).as_deref(), Some(want), "{a:?}");
+        }
+        let mut deadline = scheduled(P::SCHED_DEADLINE, 0, 0);
+        let s = deadline
+            .linux
+            .mut_or_insert_default()
+            .scheduler
+            .mut_or_insert_default();
+        (s.runtime, s.deadline, s.period) = (10_000, 100_000, 1_000_000);
+        assert_eq!(scheduler_refusal(&wide, &deadline), None);
+        let mut beside = scheduled(P::SCHED_OTHER, 0, 0);
+        let s = beside
+            .linux
+            .mut_or_insert_default()
+            .scheduler
+            .mut_or_insert_default();
+        s.runtime = 10_000;
+        assert_eq!(
+            scheduler_refusal(&wide, &beside).as_deref(),
+            Some("no runtime, deadline or period but for deadline")
+        );
+    }
+
+    #[test]
+    fn a_scheduler_grant_the_kernel_cannot_meet_is_a_load_error() {
+        for (text, want) in [
+            ("scheduler = true", "not by a switch"),
+            (
+                r#"scheduler = { policies = ["fifo"], priority = [0, 99] }"#,
+                "priority [0, 99] is not within [1, 99]",
+            ),
+            (
+                r#"scheduler = { policies = ["other"], nice = [-40, 0] }"#,
+                "nice [-40, 0] is not within [-20, 19]",
+            ),
+            (
+                r#"scheduler = { policies = ["iso"] }"#,
+                "unknown variant `iso`",
+            ),
+            (
+                r#"scheduler = { policies = [] }"#,
+                "policies lists at least one",
+            ),
+            (
+                r#"scheduler = { policies = ["batch"], nice = [0, 19], bogus = 1 }"#,
+                "unknown field `bogus`",
+            ),
+        ] {
+            let err = toml::from_str::<Grants>(text).unwrap_err().to_string();
+            assert!(err.contains(want), "{text}: {err}");
+        }
     }
 
     #[test]
@@ -1476,7 +1747,15 @@ mod tests {
                 .collect();
             g.sysctl = exact(l.sysctl.keys().cloned());
             g.net_devices = exact(l.net_devices.keys().cloned());
-            g.scheduler = l.scheduler.is_some();
+            g.scheduler = l.scheduler.as_ref().map(|s| SchedulerGrant {
+                policies: effective::scheduler_policy(s).into_iter().collect(),
+                nice: point(Some(s.nice)),
+                priority: point(Some(s.priority)),
+                flags: effective::scheduler_flags(s).unwrap_or_default(),
+                runtime: point(Some(s.runtime)),
+                deadline: point(Some(s.deadline)),
+                period: point(Some(s.period)),
+            });
             g.rdt = l.rdt.is_some();
             g.memory_policy = l.memory_policy.is_some();
         }
@@ -1486,7 +1765,7 @@ mod tests {
     /// Makes a random adjustment one the runtime reads as written: clean
     /// absolute paths, keys of their families' forms, read-write binds,
     /// hooks whose env entries are NAME=value and timeouts runc keeps,
-    /// devices under /dev with
+    /// scheduler attributes the kernel takes, devices under /dev with
     /// plain modes, known namespace types, typed device rules.
     fn well_formed(a: &mut ContainerAdjustment, rng: &mut rand::rngs::StdRng) {
         use rand::Rng;
@@ -1520,6 +1799,14 @@ mod tests {
         let Some(l) = a.linux.as_mut() else {
             return;
         };
+        if let Some(s) = l.scheduler.as_mut() {
+            *s = api::LinuxScheduler {
+                policy: api::LinuxSchedulerPolicy::SCHED_BATCH.into(),
+                nice: s.nice.rem_euclid(20),
+                flags: vec![api::LinuxSchedulerFlag::SCHED_FLAG_RESET_ON_FORK.into()],
+                ..Default::default()
+            };
+        }
         for d in &mut l.devices {
             d.path = format!("/dev/{}", d.path);
             if let Some(mode) = d.file_mode.as_mut() {
@@ -1581,7 +1868,7 @@ mod tests {
             Family::Seccomp => g.seccomp = false,
             Family::Sysctl => g.sysctl = none.sysctl,
             Family::NetDevices => g.net_devices = none.net_devices,
-            Family::Scheduler => g.scheduler = false,
+            Family::Scheduler => g.scheduler = None,
             Family::IoPriority => g.io_priority = false,
             Family::CgroupsPath => g.cgroups_path = false,
             Family::MemoryPolicy => g.memory_policy = false,

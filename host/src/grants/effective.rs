@@ -11,11 +11,13 @@
 //! (paths with `..`, `//` or a trailing `/`, relative paths), is refused
 //! before any grant is consulted.
 
-use nri_proto::api::Mount;
+use nri_proto::api::{LinuxScheduler, LinuxSchedulerFlag, LinuxSchedulerPolicy, Mount};
 use protobuf::{
     reflect::{ReflectValueRef, RuntimeFieldType},
     MessageDyn,
 };
+
+use super::model::{SchedulerFlag, SchedulerPolicy};
 
 /// Why a path is not one the runtime reads as written.
 pub fn clean_absolute(path: &str) -> Result<(), &'static str> {
@@ -308,6 +310,76 @@ pub fn net_device(name: &str) -> Result<(), &'static str> {
         Ok(())
     } else {
         Err("an interface name (at most 15 letters, digits, '_', '.', ':' and '-')")
+    }
+}
+
+/// The policy of scheduler attributes, if the kernel has it (NRI's
+/// `SCHED_NONE` and `SCHED_ISO` it has not: runc fails the container).
+pub fn scheduler_policy(s: &LinuxScheduler) -> Option<SchedulerPolicy> {
+    use LinuxSchedulerPolicy as P;
+    Some(match s.policy.enum_value().ok()? {
+        P::SCHED_OTHER => SchedulerPolicy::Other,
+        P::SCHED_BATCH => SchedulerPolicy::Batch,
+        P::SCHED_IDLE => SchedulerPolicy::Idle,
+        P::SCHED_FIFO => SchedulerPolicy::Fifo,
+        P::SCHED_RR => SchedulerPolicy::Rr,
+        P::SCHED_DEADLINE => SchedulerPolicy::Deadline,
+        P::SCHED_NONE | P::SCHED_ISO => return None,
+    })
+}
+
+/// The flags of scheduler attributes, or none if one is not the kernel's.
+pub fn scheduler_flags(s: &LinuxScheduler) -> Option<Vec<SchedulerFlag>> {
+    use LinuxSchedulerFlag as F;
+    s.flags
+        .iter()
+        .map(|f| {
+            Some(match f.enum_value().ok()? {
+                F::SCHED_FLAG_RESET_ON_FORK => SchedulerFlag::ResetOnFork,
+                F::SCHED_FLAG_RECLAIM => SchedulerFlag::Reclaim,
+                F::SCHED_FLAG_DL_OVERRUN => SchedulerFlag::DlOverrun,
+                F::SCHED_FLAG_KEEP_POLICY => SchedulerFlag::KeepPolicy,
+                F::SCHED_FLAG_KEEP_PARAMS => SchedulerFlag::KeepParams,
+                F::SCHED_FLAG_UTIL_CLAMP_MIN => SchedulerFlag::UtilClampMin,
+                F::SCHED_FLAG_UTIL_CLAMP_MAX => SchedulerFlag::UtilClampMax,
+            })
+        })
+        .collect()
+}
+
+/// Why runc or the kernel would refuse scheduler attributes, which fails
+/// the creation of the container. runc's validation: nice within -20 to
+/// 19, a priority only for `SCHED_FIFO` and `SCHED_RR`, runtime, deadline
+/// and period only for `SCHED_DEADLINE`. The kernel's `sched_setattr`: a
+/// real-time priority of 1 to 99; a deadline task's runtime at least
+/// 1024 ns and not past its deadline, which is not past a nonzero period.
+pub fn scheduler_attributes(
+    policy: SchedulerPolicy,
+    s: &LinuxScheduler,
+) -> Result<(), &'static str> {
+    let real_time = matches!(policy, SchedulerPolicy::Fifo | SchedulerPolicy::Rr);
+    if !(-20..=19).contains(&s.nice) {
+        return Err("a nice value of -20 to 19");
+    }
+    if real_time && !(1..=99).contains(&s.priority) {
+        return Err("a priority of 1 to 99 for fifo and rr");
+    }
+    if !real_time && s.priority != 0 {
+        return Err("no priority but for fifo and rr");
+    }
+    if policy != SchedulerPolicy::Deadline {
+        return match s.runtime == 0 && s.deadline == 0 && s.period == 0 {
+            true => Ok(()),
+            false => Err("no runtime, deadline or period but for deadline"),
+        };
+    }
+    let fits = s.runtime >= 1024
+        && s.runtime <= s.deadline
+        && (s.period == 0 || s.deadline <= s.period)
+        && s.deadline.max(s.period) < 1 << 63;
+    match fits {
+        true => Ok(()),
+        false => Err("a runtime of at least 1024 ns, within its deadline, within its period"),
     }
 }
 

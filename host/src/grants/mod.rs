@@ -13,6 +13,7 @@
 mod adversarial;
 mod check;
 pub mod effective;
+mod instructions;
 mod model;
 pub mod reads;
 mod redact;
@@ -24,6 +25,7 @@ mod suggest_tests;
 pub use check::{check_answer, Family, Refusal, Targets, ADJUSTMENT_FIELDS, RESOURCE_FIELDS};
 pub use model::{
     Bounds, CpuGrant, DeviceGrant, DeviceRuleGrant, Grants, HookGrant, HookStage, MemoryGrant,
-    MountGrant, NamespaceGrant, Patterns, ReadGrants, Scope, UpdateScope,
+    MountGrant, NamespaceGrant, Patterns, ReadGrants, SchedulerFlag, SchedulerGrant,
+    SchedulerPolicy, Scope, UpdateScope,
 };
 pub use scope::in_scope;

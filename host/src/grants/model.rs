@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use serde::{de::Error as _, Deserialize, Deserializer, Serialize, Serializer};
 use wildmatch::WildMatch;
 
+use super::{check::Family, instructions};
+
 /// A list of patterns: `*` matches any run of characters (`/` included),
 /// `?` any one character.
 #[derive(Clone, Debug, Default)]
@@ -265,7 +267,6 @@ pub struct HookGrant {
 /// write bits is refused rather than read as read-only.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-#[serde(try_from = "DeviceGrantFields")]
 pub struct DeviceGrant {
     /// Path patterns, under `/dev/`.
     pub path: Patterns,
@@ -287,46 +288,33 @@ pub struct DeviceGrant {
     pub gid: Option<Vec<u32>>,
 }
 
-/// A [`DeviceGrant`] as written, before its lists are checked.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct DeviceGrantFields {
-    path: Patterns,
-    types: Vec<String>,
-    major: Vec<i64>,
-    minor: Vec<i64>,
-    #[serde(default)]
-    max_file_mode: Option<u32>,
-    #[serde(default)]
-    uid: Option<Vec<u32>>,
-    #[serde(default)]
-    gid: Option<Vec<u32>>,
-}
-
-impl TryFrom<DeviceGrantFields> for DeviceGrant {
-    type Error = String;
-
-    fn try_from(f: DeviceGrantFields) -> Result<Self, String> {
-        let what = format!("devices grant {}", f.path.describe());
-        no_cross_product(&what, &f.types, &f.major, &f.minor)?;
-        if let Some(mode) = f.max_file_mode.filter(|m| m & 0o222 == 0) {
-            return Err(format!(
+/// Device grants, each checked: lists that do not multiply, a mode bound
+/// that does not pretend to make a device read-only.
+fn checked_devices<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<DeviceGrant>, D::Error> {
+    let grants = Vec::<DeviceGrant>::deserialize(d)?;
+    for g in &grants {
+        let what = format!("devices grant {}", g.path.describe());
+        no_cross_product(&what, &g.types, &g.major, &g.minor).map_err(D::Error::custom)?;
+        if let Some(mode) = g.max_file_mode.filter(|m| m & 0o222 == 0) {
+            return Err(D::Error::custom(format!(
                 "{what}: max-file-mode {mode:#o} does not make a device read-only: NRI gives the \
                  container read and write access to every device it adds, and root in the \
                  container ignores the mode; grant the device only to a plugin that may give \
                  write access"
-            ));
+            )));
         }
-        Ok(DeviceGrant {
-            path: f.path,
-            types: f.types,
-            major: f.major,
-            minor: f.minor,
-            max_file_mode: f.max_file_mode,
-            uid: f.uid,
-            gid: f.gid,
-        })
     }
+    Ok(grants)
+}
+
+/// Device rule grants, each with lists that do not multiply.
+fn checked_device_rules<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<DeviceRuleGrant>, D::Error> {
+    let grants = Vec::<DeviceRuleGrant>::deserialize(d)?;
+    for g in &grants {
+        no_cross_product("device-rules grant", &g.types, &g.major, &g.minor)
+            .map_err(D::Error::custom)?;
+    }
+    Ok(grants)
 }
 
 /// Refuses lists of types and numbers of which more than one names more
@@ -358,7 +346,6 @@ fn no_cross_product(
 /// `deny a rwm` cuts a container off from `/dev/null` and every device.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-#[serde(try_from = "DeviceRuleGrantFields")]
 pub struct DeviceRuleGrant {
     /// Rule types (`c`, `b`, or `a` for all devices).
     pub types: Vec<String>,
@@ -373,31 +360,115 @@ pub struct DeviceRuleGrant {
     pub deny: bool,
 }
 
-/// A [`DeviceRuleGrant`] as written, before its lists are checked.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct DeviceRuleGrantFields {
-    types: Vec<String>,
-    major: Vec<i64>,
-    minor: Vec<i64>,
-    access: String,
-    #[serde(default)]
-    deny: bool,
+/// A scheduling policy of the kernel's, as a grant names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SchedulerPolicy {
+    /// `SCHED_OTHER`
+    Other,
+    /// `SCHED_BATCH`
+    Batch,
+    /// `SCHED_IDLE`
+    Idle,
+    /// `SCHED_FIFO`, real time
+    Fifo,
+    /// `SCHED_RR`, real time
+    Rr,
+    /// `SCHED_DEADLINE`, real time
+    Deadline,
 }
 
-impl TryFrom<DeviceRuleGrantFields> for DeviceRuleGrant {
-    type Error = String;
+/// A scheduler flag, as a grant names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SchedulerFlag {
+    /// `SCHED_FLAG_RESET_ON_FORK`
+    ResetOnFork,
+    /// `SCHED_FLAG_RECLAIM`
+    Reclaim,
+    /// `SCHED_FLAG_DL_OVERRUN`
+    DlOverrun,
+    /// `SCHED_FLAG_KEEP_POLICY`
+    KeepPolicy,
+    /// `SCHED_FLAG_KEEP_PARAMS`
+    KeepParams,
+    /// `SCHED_FLAG_UTIL_CLAMP_MIN`
+    UtilClampMin,
+    /// `SCHED_FLAG_UTIL_CLAMP_MAX`
+    UtilClampMax,
+}
 
-    fn try_from(f: DeviceRuleGrantFields) -> Result<Self, String> {
-        no_cross_product("device-rules grant", &f.types, &f.major, &f.minor)?;
-        Ok(DeviceRuleGrant {
-            types: f.types,
-            major: f.major,
-            minor: f.minor,
-            access: f.access,
-            deny: f.deny,
-        })
+/// The scheduler attributes a guest may give the container's process: a
+/// policy it lists, each value within its bounds (absent: 0, the value
+/// that changes nothing), only flags it lists. `policies = ["idle",
+/// "batch"], nice = [0, 19]` admits no real-time policy.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SchedulerGrant {
+    /// Policies.
+    pub policies: Vec<SchedulerPolicy>,
+    /// Nice values, within -20 to 19.
+    #[serde(default)]
+    pub nice: Option<Bounds<i32>>,
+    /// Real-time priorities, within 1 to 99.
+    #[serde(default)]
+    pub priority: Option<Bounds<i32>>,
+    /// Flags.
+    #[serde(default)]
+    pub flags: Vec<SchedulerFlag>,
+    /// `SCHED_DEADLINE` runtime, in nanoseconds.
+    #[serde(default)]
+    pub runtime: Option<Bounds<u64>>,
+    /// `SCHED_DEADLINE` deadline, in nanoseconds.
+    #[serde(default)]
+    pub deadline: Option<Bounds<u64>>,
+    /// `SCHED_DEADLINE` period, in nanoseconds.
+    #[serde(default)]
+    pub period: Option<Bounds<u64>>,
+}
+
+/// A scheduler grant as written: a table, or a `true` of old that would
+/// admit every policy and priority, refused with what to write instead.
+struct SchedulerVisitor;
+
+impl<'de> serde::de::Visitor<'de> for SchedulerVisitor {
+    type Value = SchedulerGrant;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a table of policies and bounds")
     }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<SchedulerGrant, E> {
+        Err(E::custom(
+            "scheduler is granted by its policies and bounds, not by a switch: \
+             scheduler = { policies = [\"batch\", \"idle\"], nice = [0, 19] } \
+             (a switch would admit SCHED_FIFO at priority 99)",
+        ))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<SchedulerGrant, A::Error> {
+        SchedulerGrant::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+    }
+}
+
+/// A scheduler grant whose bounds the kernel can meet.
+fn checked_scheduler<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SchedulerGrant>, D::Error> {
+    let grant = d.deserialize_any(SchedulerVisitor)?;
+    let within = |what: &str, b: Option<Bounds<i32>>, min: i32, max: i32| match b {
+        Some(b) if b.min < min || b.max > max => Err(D::Error::custom(format!(
+            "scheduler grant: {what} {} is not within [{min}, {max}]",
+            b.describe()
+        ))),
+        _ => Ok(()),
+    };
+    if grant.policies.is_empty() {
+        return Err(D::Error::custom(
+            "scheduler grant: policies lists at least one",
+        ));
+    }
+    within("nice", grant.nice, -20, 19)?;
+    within("priority", grant.priority, 1, 99)?;
+    Ok(Some(grant))
 }
 
 /// Namespaces a guest may set.
@@ -486,10 +557,10 @@ pub struct Grants {
     #[serde(default)]
     pub hooks: Vec<HookGrant>,
     /// Device nodes.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "checked_devices")]
     pub devices: Vec<DeviceGrant>,
     /// Device cgroup rules in resources.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "checked_device_rules")]
     pub device_rules: Vec<DeviceRuleGrant>,
     /// CDI device names.
     #[serde(default)]
@@ -537,9 +608,9 @@ pub struct Grants {
     /// Network device names (host side).
     #[serde(default)]
     pub net_devices: Patterns,
-    /// Scheduler attributes.
-    #[serde(default)]
-    pub scheduler: bool,
+    /// Scheduler attributes: the policies and values admitted.
+    #[serde(default, deserialize_with = "checked_scheduler")]
+    pub scheduler: Option<SchedulerGrant>,
     /// I/O priority.
     #[serde(default)]
     pub io_priority: bool,
@@ -560,35 +631,6 @@ pub struct Grants {
     #[serde(default)]
     pub validate: bool,
 }
-
-/// Annotation keys an OCI runtime reads as instructions, and what they do.
-const RUNTIME_ANNOTATIONS: &[(&str, &str)] = &[
-    (
-        "run.oci.hooks.stdout",
-        "crun appends hook output to any host file it names",
-    ),
-    (
-        "run.oci.seccomp.plugins",
-        "crun loads the libraries it names",
-    ),
-    (
-        "run.oci.seccomp_bpf_data",
-        "crun replaces the seccomp filter",
-    ),
-    (
-        "run.oci.handler",
-        "crun runs the container with another handler",
-    ),
-    (
-        "run.oci.keep_original_groups",
-        "crun keeps its own supplementary groups",
-    ),
-    (
-        "org.systemd.property.DeviceAllow",
-        "runc sets any systemd unit property",
-    ),
-    ("org.criu.config", "runc passes it to criu"),
-];
 
 /// Mount types that give a container a kernel interface of the node's:
 /// mounted afresh, they are not masked or read-only as the runtime makes
@@ -612,14 +654,19 @@ impl Grants {
     /// What a grant allows beyond what it may look like it allows: lines
     /// for the operator.
     pub fn warnings(&self) -> Vec<String> {
-        let annotations = RUNTIME_ANNOTATIONS
+        let keys = [
+            ("annotations", Family::Annotations, &self.annotations),
+            ("env", Family::Env, &self.env),
+        ];
+        let hooks = self
+            .hooks
             .iter()
-            .filter(|(key, _)| self.annotations.matches(key))
-            .map(|(key, what)| {
-                format!(
-                    "annotations grant {} admits {key:?}: {what}",
-                    self.annotations.describe()
-                )
+            .map(|h| ("hook env", Family::Hooks, &h.env));
+        let instructions = keys
+            .into_iter()
+            .chain(hooks)
+            .flat_map(|(what, family, names)| {
+                instructions::warnings(what, names, instructions::of(family))
             });
         let mounts = self
             .mounts
@@ -645,7 +692,44 @@ impl Grants {
                     n.types
                 )
             });
-        annotations.chain(mounts).chain(namespaces).collect()
+        let switches = [
+            (
+                self.args,
+                "args = true replaces the container's whole command line",
+            ),
+            (
+                self.seccomp,
+                "seccomp = true grants the whole seccomp policy: any filter, an unconfined \
+                 container, a listener on the node that answers its system calls",
+            ),
+            (
+                self.rdt,
+                "rdt = true grants the whole RDT field: any class of service and any cache \
+                 and memory bandwidth schemata of the node",
+            ),
+            (
+                self.cgroups_path,
+                "cgroups-path = true grants the whole cgroups path: any cgroup of the node, \
+                 outside the limits of the container's pod",
+            ),
+            (
+                self.io_priority,
+                "io-priority = true grants any I/O class and level, real time included",
+            ),
+            (
+                self.memory_policy,
+                "memory-policy = true grants any NUMA memory policy over any nodes",
+            ),
+        ];
+        let switches = switches
+            .into_iter()
+            .filter(|(granted, _)| *granted)
+            .map(|(_, what)| what.to_string());
+        instructions
+            .chain(mounts)
+            .chain(namespaces)
+            .chain(switches)
+            .collect()
     }
 }
 
@@ -740,12 +824,18 @@ mod tests {
 
     #[test]
     fn grants_wider_than_they_look_are_told() {
-        let broad: Grants = toml::from_str(r#"annotations = ["run.*"]"#).unwrap();
-        let warnings = broad.warnings();
-        assert_eq!(warnings.len(), 5, "{warnings:?}");
+        let broad: Grants =
+            toml::from_str(r#"annotations = ["run.*", "run.oci.hooks.stdout"]"#).unwrap();
         assert_eq!(
-            warnings[0],
-            "annotations grant [\"run.*\"] admits \"run.oci.hooks.stdout\": crun appends hook output to any host file it names"
+            broad.warnings(),
+            [
+                "annotations grant names \"run.oci.hooks.stdout\", an instruction: crun reads it \
+                 (run.oci.hooks.stdout and .stderr append to any host file, run.oci.seccomp.plugins \
+                 loads libraries, run.oci.handler picks the handler)",
+                "annotations grant [\"run.*\", \"run.oci.hooks.stdout\"] admits none of \
+                 run.oci.hooks.stderr, run.oci.seccomp.receiver, run.oci.handler: programs read \
+                 them as instructions; a grant names each it gives",
+            ]
         );
         let narrow: Grants = toml::from_str(r#"annotations = ["example.com/*"]"#).unwrap();
         assert!(narrow.warnings().is_empty());

@@ -17,11 +17,11 @@ use nri_proto::{
 };
 
 use super::{
-    check::{hook_stages, NAMESPACE_TYPES},
-    effective,
+    check::{hook_stages, Family, NAMESPACE_TYPES},
+    effective, instructions,
     model::{
         Bounds, DeviceGrant, DeviceRuleGrant, Grants, HookGrant, HookStage, MountGrant,
-        NamespaceGrant, Patterns, ReadGrants, UpdateScope,
+        NamespaceGrant, Patterns, ReadGrants, SchedulerGrant, UpdateScope,
     },
 };
 
@@ -166,18 +166,11 @@ impl Suggestion {
     /// The suggested grants.
     pub fn grants(&self) -> Grants {
         let mut grants = self.grants.clone();
-        let mut exact = grants.clone();
         for (key, values) in &self.keys {
             // Only annotation keys come in families a prefix names; a
-            // prefix of env names or CDI devices admits LD_PRELOAD or all.
-            let prefixes = *key == "annotations";
+            // prefix of env names or CDI devices admits all.
+            let prefixes = (*key == "annotations").then_some(Family::Annotations);
             *key_field(&mut grants, key) = patterns_of(values, prefixes);
-            *key_field(&mut exact, key) = patterns_of(values, false);
-        }
-        // A pattern that admits a key the runtime reads as an instruction
-        // is wider than anything observed.
-        if grants.warnings().len() > exact.warnings().len() {
-            return exact;
         }
         grants
     }
@@ -323,11 +316,69 @@ impl Asks<'_> {
         for key in l.net_devices.keys() {
             self.key("net-devices", key, effective::net_device);
         }
-        self.switch("scheduler", l.scheduler.is_some(), |g| &mut g.scheduler);
+        if let Some(scheduler) = l.scheduler.as_ref() {
+            self.scheduler(scheduler);
+        }
         self.switch("rdt", l.rdt.is_some(), |g| &mut g.rdt);
         self.switch("memory-policy", l.memory_policy.is_some(), |g| {
             &mut g.memory_policy
         });
+    }
+
+    /// Scheduler attributes: their policy and flags listed, each value
+    /// other than 0 within bounds.
+    fn scheduler(&mut self, s: &nri_proto::api::LinuxScheduler) {
+        let (Some(policy), Some(flags)) = (
+            effective::scheduler_policy(s),
+            effective::scheduler_flags(s),
+        ) else {
+            return self.note(format!(
+                "scheduler policy {:?} or flags {:?}: not the kernel's, the check refuses them",
+                s.policy, s.flags
+            ));
+        };
+        if let Err(want) = effective::scheduler_attributes(policy, s) {
+            return self.note(format!(
+                "scheduler attributes of {policy:?}: runc and the kernel take {want}; the check refuses others"
+            ));
+        }
+        self.touch("scheduler");
+        let grant = self
+            .suggestion
+            .grants
+            .scheduler
+            .get_or_insert_with(SchedulerGrant::default);
+        for item in flags {
+            if !grant.flags.contains(&item) {
+                grant.flags.push(item);
+            }
+        }
+        grant.flags.sort_unstable();
+        if !grant.policies.contains(&policy) {
+            grant.policies.push(policy);
+            grant.policies.sort_unstable();
+        }
+        fn scheduler(g: &mut Grants) -> &mut SchedulerGrant {
+            g.scheduler.get_or_insert_with(SchedulerGrant::default)
+        }
+        if s.nice != 0 {
+            self.bound("scheduler", s.nice, |g| &mut scheduler(g).nice);
+        }
+        if s.priority != 0 {
+            self.bound("scheduler", s.priority, |g| &mut scheduler(g).priority);
+        }
+        for (value, which) in [(s.runtime, 0), (s.deadline, 1), (s.period, 2)] {
+            if value != 0 {
+                self.bound("scheduler", value, |g| {
+                    let g = scheduler(g);
+                    match which {
+                        0 => &mut g.runtime,
+                        1 => &mut g.deadline,
+                        _ => &mut g.period,
+                    }
+                });
+            }
+        }
     }
 
     /// Widens the bounds at `field` to take `value`.
@@ -802,15 +853,20 @@ fn key_field<'g>(grants: &'g mut Grants, key: &str) -> &'g mut Patterns {
 
 /// Patterns of observed keys: each key, or, with `prefixes`, the prefix
 /// (up to a `/`, `.`, `-` or `_`) of [`KEYS_BEFORE_PATTERN`] or more keys.
-fn patterns_of(keys: &BTreeSet<String>, prefixes: bool) -> Patterns {
+fn patterns_of(keys: &BTreeSet<String>, prefixes: Option<Family>) -> Patterns {
     let mut by_prefix: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut patterns = Vec::new();
     for key in keys {
+        // No pattern admits an instruction: it is granted by its name.
+        if prefixes.is_some_and(|f| instructions::find(instructions::of(f), key).is_some()) {
+            patterns.push(key.clone());
+            continue;
+        }
         let cut = key.rfind(['/', '.', '-', '_']).map_or(0, |at| at + 1);
         by_prefix.entry(&key[..cut]).or_default().push(key);
     }
-    let mut patterns = Vec::new();
     for (prefix, keys) in by_prefix {
-        if prefixes && prefix.len() >= 3 && keys.len() >= KEYS_BEFORE_PATTERN {
+        if prefixes.is_some() && prefix.len() >= 3 && keys.len() >= KEYS_BEFORE_PATTERN {
             patterns.push(format!("{prefix}*"));
         } else {
             patterns.extend(keys.into_iter().map(str::to_string));

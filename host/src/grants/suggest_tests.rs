@@ -533,22 +533,21 @@ fn many_keys_under_one_prefix_become_its_pattern_and_few_stay_exact() {
 }
 
 #[test]
-fn a_prefix_pattern_that_would_admit_runtime_instructions_stays_exact() {
+fn instruction_keys_are_suggested_by_name_beside_a_prefix() {
     let mut suggestion = Suggestion::default();
-    let answers: Vec<Answer> = (0..9)
-        .map(|i| {
-            let mut answer = Answer::default();
-            answer
-                .adjust
-                .annotations
-                .insert(format!("run.oci.k{i}"), "v".into());
-            answer
-        })
-        .collect();
-    for answer in &answers {
+    let keys = (0..9)
+        .map(|i| format!("example.com/k{i}"))
+        .chain((0..9).map(|i| format!("run.oci.k{i}")));
+    for key in keys {
+        let mut answer = Answer::default();
+        answer.adjust.annotations.insert(key, "v".into());
         suggestion.observe(answer.observed());
     }
-    assert_eq!(suggestion.grants().annotations.sources().len(), 9);
+    let grants = suggestion.grants();
+    let sources = grants.annotations.sources();
+    assert_eq!(sources.len(), 10, "{sources:?}");
+    assert!(sources.contains(&"example.com/*".to_string()));
+    assert!(sources.contains(&"run.oci.k8".to_string()));
 }
 
 #[test]

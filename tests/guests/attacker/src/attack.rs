@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use nri_wasm_sdk::{
     log, ContainerAdjustment, ContainerUpdate, Hook, Hooks, Level, LinuxContainerAdjustment,
-    LinuxDevice, LinuxDeviceCgroup, LinuxMemory, LinuxNamespace, LinuxPids, LinuxResources, Mount,
-    PosixRlimit, ValidateRequest,
+    LinuxDevice, LinuxDeviceCgroup, LinuxMemory, LinuxNamespace, LinuxPids, LinuxResources,
+    LinuxScheduler, LinuxSchedulerFlags, LinuxSchedulerPolicy, Mount, PosixRlimit, ValidateRequest,
 };
 use serde::Deserialize;
 
@@ -112,6 +112,8 @@ pub struct Adjust {
     /// Also sets each variable to a value of this many bytes (for large
     /// replies).
     pub env_sized: Vec<(String, usize)>,
+    /// Scheduler attributes: policy (`fifo`, `batch`, ...), nice, priority.
+    pub scheduler: Option<(String, i32, i32)>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -252,7 +254,7 @@ impl Adjust {
                 .collect(),
             sysctl: self.sysctl.clone(),
             net_devices: Vec::new(),
-            scheduler: None,
+            scheduler: self.scheduler.as_ref().map(scheduler),
             rdt: None,
             memory_policy: None,
         };
@@ -279,6 +281,27 @@ impl Adjust {
             cdi_devices: Vec::new(),
             args: self.args.clone(),
         }
+    }
+}
+
+fn scheduler((policy, nice, priority): &(String, i32, i32)) -> LinuxScheduler {
+    let policy = match policy.as_str() {
+        "other" => LinuxSchedulerPolicy::Other,
+        "batch" => LinuxSchedulerPolicy::Batch,
+        "idle" => LinuxSchedulerPolicy::Idle,
+        "fifo" => LinuxSchedulerPolicy::Fifo,
+        "rr" => LinuxSchedulerPolicy::Rr,
+        "deadline" => LinuxSchedulerPolicy::Deadline,
+        _ => LinuxSchedulerPolicy::None,
+    };
+    LinuxScheduler {
+        policy,
+        nice: *nice,
+        priority: *priority,
+        flags: LinuxSchedulerFlags::empty(),
+        runtime: 0,
+        deadline: 0,
+        period: 0,
     }
 }
 
